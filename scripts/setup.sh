@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything lockstep needs on a fresh Debian 12 machine (run as root, or with sudo
+# available). Idempotent: a second run installs nothing and takes a second.
+set -euo pipefail
+
+APT_PACKAGES=(
+  # build
+  build-essential pkg-config meson ninja-build git ca-certificates
+  # GStreamer 1.22 development files and runtime plugins
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # tests: the independent Python SEI reader/writer, xmllint, time zones, ffprobe
+  python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 libxml2-utils tzdata ffmpeg
+  # benchmarks: instruction counts and wall time
+  valgrind hyperfine time
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust 1.95) is required and was not found" >&2; exit 1; }
+for comp in rustfmt clippy; do
+  if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$comp" 2>/dev/null || echo "setup: warning: could not add rustup component $comp"
+  fi
+done
+# cargo-fuzz runs the fuzz targets (bounded) in the test command.
+if [ "${LOCKSTEP_SKIP_FUZZ:-0}" != 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi

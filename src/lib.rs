@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MPL-2.0
+#![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
+
+//! lockstep: GStreamer elements for redundant live video.
+//!
+//! - `timecodeparse`: SMPTE ST 12 timecode from H.264/H.265 SEI, upstream metas or running time,
+//!   resolved to UTC, optionally made the stream's timeline.
+//!
+//! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
+//! [`bitstream`] (SEI/SPS readers) and [`timecode`] (timecode model and the UTC date rule).
+
+use gst::glib;
+
+pub mod bitstream;
+pub mod timecode;
+pub mod timecodeparse;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    timecodeparse::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    lockstep,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);
