@@ -1,0 +1,1305 @@
+//! The date rule: a time-of-day timecode read as wall-clock time in a zone becomes an absolute
+//! UTC instant (`timecode.md` §6; Google Cloud Live Stream API `timecodeConfig`, seed document
+//! 001).
+//!
+//! The rule (§6.1):
+//! 1. time of day = the label `hh:mm:ss` (+ the frame fraction, which the caller adds);
+//! 2. candidates: that wall-clock time on the local dates today+1, today, today−1, today−2
+//!    ("today" in the zone at `now`); a repeated hour (DST overlap) gives two candidates, a
+//!    skipped hour (DST gap) gives one, shifted forward by the gap;
+//! 3. answer: the latest candidate that is not later than `now`.
+//!
+//! Instants are `i64` nanoseconds since the Unix epoch. Civil ↔ instant conversion and IANA time
+//! zones come from jiff. Internally a wall-clock reading is held as "local seconds": seconds
+//! since 1970-01-01T00:00 *on the zone's wall clock*, so local dates are plain day numbers and
+//! the zone only matters when local seconds turn into instants.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use jiff::civil;
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+const SECONDS_PER_DAY: i64 = 24 * 3600;
+/// `utcOffset` is limited to ±18 h (Live Stream API `TimecodeConfig`; also RFC 3339 practice).
+const MAX_FIXED_OFFSET_SECONDS: i32 = 18 * 3600;
+
+fn saturate_i64(value: i128) -> i64 {
+    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A jiff timestamp for `seconds` since the epoch, clamped into jiff's range (±9999 years).
+/// Every instant this module handles (`i64` ns, ±292 years, ± a few days) is far inside it, so
+/// the clamp only keeps the functions total.
+fn timestamp_from_seconds(seconds: i64) -> Timestamp {
+    Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// The civil date-time that `local_seconds` names (seconds since 1970-01-01T00:00 on a wall
+/// clock).
+fn civil_from_local_seconds(local_seconds: i64) -> civil::DateTime {
+    Offset::UTC.to_datetime(timestamp_from_seconds(local_seconds))
+}
+
+/// Where the time zone of a timecode comes from: `timeZone` (IANA, with DST) or `utcOffset`
+/// (fixed) of the Live Stream API, UTC by default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Zone {
+    Utc,
+    /// Seconds east of UTC, constant all year (no DST).
+    FixedOffset(i32),
+    Iana(IanaZone),
+}
+
+/// An IANA time zone with its rules (DST) from the tz database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IanaZone {
+    name: String,
+    time_zone: TimeZone,
+}
+
+impl IanaZone {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.time_zone
+    }
+}
+
+/// Why a zone is not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneError {
+    /// The IANA time zone database has no such id.
+    UnknownZone { name: String, reason: String },
+    /// A fixed offset beyond ±18 h.
+    OffsetOutOfRange { seconds: i64 },
+    /// Text that is neither `UTC`, an offset nor an IANA id.
+    Syntax(String),
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZoneError::UnknownZone { name, reason } => write!(
+                f,
+                "unknown time zone '{name}' ({reason}); use an IANA id such as \
+                 'America/Los_Angeles' or 'Europe/London', 'UTC', or a fixed offset such as \
+                 '+05:30' or '-28800s'"
+            ),
+            ZoneError::OffsetOutOfRange { seconds } => write!(
+                f,
+                "UTC offset of {seconds} s is out of range: it must be between -64800 s and \
+                 +64800 s (±18 h)"
+            ),
+            ZoneError::Syntax(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ZoneError {}
+
+/// How a wall-clock reading in a zone maps to instants (seconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WallClockInstants {
+    /// The usual case: exactly one instant.
+    Unique(i64),
+    /// The reading was skipped (spring forward). It is shifted forward by the gap, i.e. read
+    /// with the offset in force *before* the transition (Python fold=0, java.time, absl "pre",
+    /// jiff "compatible"): 02:30 on a 02:00→03:00 day becomes 03:30 of the new offset.
+    Skipped { shifted_forward: i64 },
+    /// The reading happens twice (fall back): both instants, the earlier one first.
+    Repeated { earlier: i64, later: i64 },
+}
+
+impl WallClockInstants {
+    /// Every instant the reading names (the gap's shifted instant counts as one).
+    fn all(self) -> impl Iterator<Item = i64> {
+        let (first, second) = match self {
+            WallClockInstants::Unique(instant) => (instant, None),
+            WallClockInstants::Skipped { shifted_forward } => (shifted_forward, None),
+            WallClockInstants::Repeated { earlier, later } => (earlier, Some(later)),
+        };
+        std::iter::once(first).chain(second)
+    }
+
+    /// A single instant for a pinned date: the first occurrence of a repeated reading, the
+    /// shifted one of a skipped reading.
+    fn first(self) -> i64 {
+        match self {
+            WallClockInstants::Unique(instant) => instant,
+            WallClockInstants::Skipped { shifted_forward } => shifted_forward,
+            WallClockInstants::Repeated { earlier, .. } => earlier,
+        }
+    }
+}
+
+impl Zone {
+    /// An IANA time zone id (`America/Los_Angeles`); `UTC` is [`Zone::Utc`].
+    pub fn iana(name: &str) -> Result<Zone, ZoneError> {
+        if name == "UTC" {
+            return Ok(Zone::Utc);
+        }
+        let time_zone = TimeZone::get(name).map_err(|error| ZoneError::UnknownZone {
+            name: name.to_owned(),
+            reason: error.to_string(),
+        })?;
+        // The database's own spelling when it has one (lookups ignore case).
+        let name = time_zone.iana_name().unwrap_or(name).to_owned();
+        Ok(Zone::Iana(IanaZone { name, time_zone }))
+    }
+
+    /// A fixed offset in seconds east of UTC, within ±18 h.
+    pub fn fixed_offset(seconds: i32) -> Result<Zone, ZoneError> {
+        if seconds.unsigned_abs() > MAX_FIXED_OFFSET_SECONDS.unsigned_abs() {
+            return Err(ZoneError::OffsetOutOfRange {
+                seconds: i64::from(seconds),
+            });
+        }
+        Ok(Zone::FixedOffset(seconds))
+    }
+
+    /// `UTC`, `+05:30` (fixed offsets, with `:ss` when needed), or the IANA id.
+    pub fn name(&self) -> String {
+        match self {
+            Zone::Utc => "UTC".to_owned(),
+            Zone::FixedOffset(seconds) => {
+                let sign = if *seconds < 0 { '-' } else { '+' };
+                let magnitude = seconds.unsigned_abs();
+                let (hours, minutes, secs) =
+                    (magnitude / 3600, magnitude / 60 % 60, magnitude % 60);
+                if secs == 0 {
+                    format!("{sign}{hours:02}:{minutes:02}")
+                } else {
+                    format!("{sign}{hours:02}:{minutes:02}:{secs:02}")
+                }
+            }
+            Zone::Iana(zone) => zone.name.clone(),
+        }
+    }
+
+    /// The zone's offset from UTC in seconds at instant `utc_seconds`.
+    fn offset_seconds_at(&self, utc_seconds: i64) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::FixedOffset(seconds) => i64::from(*seconds),
+            Zone::Iana(zone) => i64::from(
+                zone.time_zone
+                    .to_offset(timestamp_from_seconds(utc_seconds))
+                    .seconds(),
+            ),
+        }
+    }
+
+    /// The local date (as a day number since 1970-01-01) at instant `utc_ns`.
+    fn local_day_at(&self, utc_ns: i128) -> i64 {
+        let utc_seconds = saturate_i64(utc_ns.div_euclid(NANOS_PER_SECOND));
+        let local_seconds = utc_seconds.saturating_add(self.offset_seconds_at(utc_seconds));
+        local_seconds.div_euclid(SECONDS_PER_DAY)
+    }
+
+    /// The instants at which this zone's wall clock reads `local_seconds`.
+    fn instants_of_wall_clock(&self, local_seconds: i64) -> WallClockInstants {
+        let with_offset =
+            |offset: Offset| local_seconds.saturating_sub(i64::from(offset.seconds()));
+        match self {
+            Zone::Utc => WallClockInstants::Unique(local_seconds),
+            Zone::FixedOffset(seconds) => {
+                WallClockInstants::Unique(local_seconds.saturating_sub(i64::from(*seconds)))
+            }
+            Zone::Iana(zone) => {
+                let civil = civil_from_local_seconds(local_seconds);
+                match zone.time_zone.to_ambiguous_timestamp(civil).offset() {
+                    AmbiguousOffset::Unambiguous { offset } => {
+                        WallClockInstants::Unique(with_offset(offset))
+                    }
+                    AmbiguousOffset::Gap { before, .. } => WallClockInstants::Skipped {
+                        shifted_forward: with_offset(before),
+                    },
+                    // `before` is the larger (pre-transition) offset, so its instant is earlier.
+                    AmbiguousOffset::Fold { before, after } => WallClockInstants::Repeated {
+                        earlier: with_offset(before),
+                        later: with_offset(after),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The instants (ns) at which the wall clock reads `seconds_of_day` on local day `day`.
+    fn candidates_on_day(&self, day: i64, seconds_of_day: i64) -> impl Iterator<Item = i128> {
+        let local_seconds = day
+            .saturating_mul(SECONDS_PER_DAY)
+            .saturating_add(seconds_of_day);
+        self.instants_of_wall_clock(local_seconds)
+            .all()
+            .map(|seconds| i128::from(seconds) * NANOS_PER_SECOND)
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Parses the `±hh`, `±hh:mm` or `±hh:mm:ss` offset forms into seconds.
+fn parse_clock_offset(text: &str) -> Option<i64> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let mut seconds = 0_i64;
+    let mut parts = 0;
+    for (part, scale) in rest.split(':').zip([3600, 60, 1]) {
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value: i64 = part.parse().ok()?;
+        if scale != 3600 && value >= 60 {
+            return None;
+        }
+        seconds += value * scale;
+        parts += 1;
+    }
+    (parts == rest.split(':').count()).then_some(sign * seconds)
+}
+
+/// Parses the Live Stream API `utcOffset` Duration form: `-28800s`, `+19800s`, `3600s`.
+fn parse_duration_offset(text: &str) -> Option<i64> {
+    let digits = text.strip_suffix('s')?;
+    let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
+    if unsigned.is_empty() || unsigned.len() > 18 || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.strip_prefix('+').unwrap_or(digits).parse().ok()
+}
+
+impl FromStr for Zone {
+    type Err = ZoneError;
+
+    /// `UTC`; a fixed offset as `+05:30` / `-08:00` / `+05` or as the `utcOffset` Duration
+    /// `-28800s`; otherwise an IANA id.
+    fn from_str(text: &str) -> Result<Zone, ZoneError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ZoneError::Syntax(
+                "empty time zone: use 'UTC', an IANA id such as 'America/Los_Angeles', or a \
+                 fixed offset such as '+05:30' or '-28800s'"
+                    .to_owned(),
+            ));
+        }
+        if let Some(seconds) = parse_duration_offset(text).or_else(|| parse_clock_offset(text)) {
+            return match i32::try_from(seconds) {
+                Ok(seconds) => Zone::fixed_offset(seconds),
+                Err(_) => Err(ZoneError::OffsetOutOfRange { seconds }),
+            };
+        }
+        if text.starts_with(['+', '-']) {
+            return Err(ZoneError::Syntax(format!(
+                "'{text}' is not a UTC offset: use ±hh:mm (e.g. '+05:30') or seconds (e.g. \
+                 '-28800s')"
+            )));
+        }
+        Zone::iana(text)
+    }
+}
+
+/// A calendar date on a zone's wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalDate {
+    pub year: i16,
+    pub month: u8,
+    pub day: u8,
+}
+
+/// Why a date or date-time is not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateError {
+    /// Not of the expected form.
+    Syntax {
+        input: String,
+        expected: &'static str,
+    },
+    /// Well-formed but not a real date or instant (e.g. 2021-02-30).
+    Invalid { input: String, reason: String },
+    /// An instant outside what `i64` nanoseconds since 1970 can hold (1677-09-21 to 2262-04-11).
+    OutOfRange { input: String },
+}
+
+impl fmt::Display for DateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DateError::Syntax { input, expected } => {
+                write!(f, "'{input}' is not a date: expected {expected}")
+            }
+            DateError::Invalid { input, reason } => write!(f, "'{input}' is not valid: {reason}"),
+            DateError::OutOfRange { input } => write!(
+                f,
+                "'{input}' is out of range: instants must lie between 1677-09-21 and 2262-04-11 \
+                 (nanoseconds since 1970 in 64 bits)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DateError {}
+
+impl LocalDate {
+    /// A validated date (proleptic Gregorian, years −9999..=9999).
+    pub fn new(year: i16, month: u8, day: u8) -> Result<LocalDate, DateError> {
+        let invalid = |reason: String| DateError::Invalid {
+            input: format!("{year:04}-{month:02}-{day:02}"),
+            reason,
+        };
+        let month_i8 = i8::try_from(month).map_err(|_| invalid("month must be 1..=12".into()))?;
+        let day_i8 = i8::try_from(day).map_err(|_| invalid("day must be 1..=31".into()))?;
+        civil::Date::new(year, month_i8, day_i8).map_err(|error| invalid(error.to_string()))?;
+        Ok(LocalDate { year, month, day })
+    }
+
+    /// The date on `zone`'s wall clock at instant `utc_ns`.
+    pub fn at_instant(utc_ns: i64, zone: &Zone) -> LocalDate {
+        let day = zone.local_day_at(i128::from(utc_ns));
+        let date = civil_from_local_seconds(day.saturating_mul(SECONDS_PER_DAY)).date();
+        // jiff's month and day are 1..=12 and 1..=31, so the casts cannot fail.
+        LocalDate {
+            year: date.year(),
+            month: u8::try_from(date.month()).unwrap_or(1),
+            day: u8::try_from(date.day()).unwrap_or(1),
+        }
+    }
+
+    /// The jiff date, clamped to a real date (the fields are public, so an impossible date such
+    /// as month 13 or February 30 can be built; it is read as the nearest real one).
+    fn to_civil_clamped(self) -> civil::Date {
+        let year = self.year.clamp(-9999, 9999);
+        let month = i8::try_from(self.month.clamp(1, 12)).unwrap_or(1);
+        let first_of_month = civil::Date::new(year, month, 1).unwrap_or(civil::Date::ZERO);
+        let day = i8::try_from(self.day.max(1))
+            .unwrap_or(i8::MAX)
+            .min(first_of_month.days_in_month());
+        civil::Date::new(year, month, day).unwrap_or(first_of_month)
+    }
+
+    /// Days since 1970-01-01.
+    fn day_number(self) -> i64 {
+        let midnight = self.to_civil_clamped().to_datetime(civil::Time::midnight());
+        let timestamp = Offset::UTC
+            .to_timestamp(midnight)
+            .unwrap_or(if self.year < 0 {
+                Timestamp::MIN
+            } else {
+                Timestamp::MAX
+            });
+        timestamp.as_second().div_euclid(SECONDS_PER_DAY)
+    }
+}
+
+impl fmt::Display for LocalDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.year < 0 {
+            write!(f, "-{:04}", self.year.unsigned_abs())?;
+        } else {
+            write!(f, "{:04}", self.year)?;
+        }
+        write!(f, "-{:02}-{:02}", self.month, self.day)
+    }
+}
+
+impl FromStr for LocalDate {
+    type Err = DateError;
+
+    /// Exactly `YYYY-MM-DD`, and a real date.
+    fn from_str(text: &str) -> Result<LocalDate, DateError> {
+        let syntax = || DateError::Syntax {
+            input: text.to_owned(),
+            expected: "YYYY-MM-DD, e.g. 2021-12-06",
+        };
+        let bytes = text.as_bytes();
+        let digits_at = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
+        if bytes.len() != 10
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || !digits_at(0..4)
+            || !digits_at(5..7)
+            || !digits_at(8..10)
+        {
+            return Err(syntax());
+        }
+        // All ten bytes are ASCII now, so slicing is safe and each part parses.
+        let year = text[0..4].parse().map_err(|_| syntax())?;
+        let month = text[5..7].parse().map_err(|_| syntax())?;
+        let day = text[8..10].parse().map_err(|_| syntax())?;
+        LocalDate::new(year, month, day).map_err(|error| match error {
+            DateError::Invalid { reason, .. } => DateError::Invalid {
+                input: text.to_owned(),
+                reason,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Local dates searched by the rule, relative to "today" (§6.1 step 2).
+const CANDIDATE_DAYS: [i64; 4] = [1, 0, -1, -2];
+/// Searched only if the standard window holds no candidate, which needs a zone whose offset fell
+/// by about a day at once (America/Sitka, 1867). Keeps the rule total.
+const FALLBACK_DAYS: [i64; 7] = [-3, -4, -5, -6, -7, -8, -9];
+
+/// The seed's rule: the latest instant ≤ `now_ns + tolerance_ns` whose wall-clock time of day in
+/// `zone` is `seconds_of_day + frac_ns`.
+///
+/// Returns the UTC ns of the whole-second part; the caller adds the exact frame fraction
+/// itself (as [`super::FrameClock`] does). `seconds_of_day` ≥ 86 400 is read modulo a day (the
+/// same set of wall-clock readings).
+///
+/// Candidates are the local dates today+1, today, −1 and −2, "today" being the local date at
+/// `now + tolerance − frac` (the latest allowed whole-second instant; the four-day window makes
+/// this the same answer as "today at now" of `tc_to_utc.py`). A DST overlap gives two candidates (both considered); a time in a
+/// DST gap is shifted forward by the gap (the pre-transition offset). The answer is the maximum
+/// candidate with `candidate + frac_ns ≤ now_ns + tolerance_ns`; equal is allowed.
+///
+/// Bound (checked by the property tests): with `0 ≤ frac_ns < 1 s`,
+/// `now + tolerance − (24 h + D) < answer + frac_ns ≤ now + tolerance`, where D is the largest
+/// single drop of the zone's UTC offset: D = 1 h for ordinary DST, so the answer is less than
+/// 25 h back. It is *not* "within a day": on a fall-back day the wall clock takes 25 h to show
+/// the same time of day again (see `resolve_latest_can_be_more_than_24_hours_back`). A few
+/// historical transitions dropped 2 h at once (e.g. Asia/Magadan, 2014-10-26), making that
+/// day's bound 26 h.
+pub fn resolve_latest(
+    seconds_of_day: u32,
+    frac_ns: i64,
+    zone: &Zone,
+    now_ns: i64,
+    tolerance_ns: i64,
+) -> i64 {
+    let seconds_of_day = i64::from(seconds_of_day) % SECONDS_PER_DAY;
+    // candidate + frac ≤ now + tolerance  ⇔  candidate ≤ latest_allowed.
+    let latest_allowed = i128::from(now_ns) + i128::from(tolerance_ns) - i128::from(frac_ns);
+    let today = zone.local_day_at(latest_allowed);
+    // Step 2: the wall-clock readings on the candidate dates; step 3: the latest allowed one.
+    let latest_on = |days: &[i64]| {
+        days.iter()
+            .flat_map(|&day| zone.candidates_on_day(today + day, seconds_of_day))
+            .filter(|&candidate| candidate <= latest_allowed)
+            .max()
+    };
+    let answer = latest_on(&CANDIDATE_DAYS)
+        .or_else(|| latest_on(&FALLBACK_DAYS))
+        // Unreachable with real tz data: nine days back is before the deadline in every zone.
+        .unwrap_or(latest_allowed);
+    saturate_i64(answer)
+}
+
+/// The wall-clock time `seconds_of_day` on a pinned local `date`, as UTC ns.
+///
+/// A time in a DST gap is shifted forward by the gap; a time in a DST overlap is its first
+/// (earlier) occurrence. `seconds_of_day` ≥ 86 400 runs into the following days. An impossible
+/// `date` (built through the public fields) is clamped to the nearest real one.
+pub fn resolve_on_date(seconds_of_day: u32, zone: &Zone, date: LocalDate) -> i64 {
+    let local_seconds = date
+        .day_number()
+        .saturating_mul(SECONDS_PER_DAY)
+        .saturating_add(i64::from(seconds_of_day));
+    let instant = zone.instants_of_wall_clock(local_seconds).first();
+    saturate_i64(i128::from(instant) * NANOS_PER_SECOND)
+}
+
+/// The candidate whose instant + `frac_ns` is nearest `expected_ns`: used when a timecode is
+/// re-read mid-stream, where the date follows the stream and not the wall clock.
+///
+/// Candidates are the wall-clock time on the local dates −2..=+2 around `expected_ns`, both
+/// occurrences of a DST overlap, the shifted instant of a gap. Of two equally near candidates the
+/// earlier wins. Returns the whole-second part, like [`resolve_latest`].
+pub fn resolve_nearest(seconds_of_day: u32, frac_ns: i64, zone: &Zone, expected_ns: i64) -> i64 {
+    let seconds_of_day = i64::from(seconds_of_day) % SECONDS_PER_DAY;
+    let target = i128::from(expected_ns) - i128::from(frac_ns);
+    let today = zone.local_day_at(target);
+    let nearest = (-2..=2)
+        .flat_map(|offset| zone.candidates_on_day(today + offset, seconds_of_day))
+        .min_by_key(|&candidate| ((candidate - target).abs(), candidate))
+        .unwrap_or(target);
+    saturate_i64(nearest)
+}
+
+/// Parses an RFC 3339 date-time (`2021-12-06T21:00:00Z`, with a fraction, or with a `±hh:mm`
+/// offset) into UTC ns since the Unix epoch.
+pub fn parse_rfc3339(text: &str) -> Result<i64, DateError> {
+    let timestamp: Timestamp =
+        text.trim()
+            .parse()
+            .map_err(|error: jiff::Error| DateError::Invalid {
+                input: text.to_owned(),
+                reason: format!(
+                    "{error} (expected RFC 3339 such as 2021-12-06T21:00:00Z or \
+                 2021-12-06T13:00:00.5-08:00)"
+                ),
+            })?;
+    i64::try_from(timestamp.as_nanosecond()).map_err(|_| DateError::OutOfRange {
+        input: text.to_owned(),
+    })
+}
+
+/// `YYYY-MM-DDThh:mm:ss` plus `fraction_digits` digits of the second, floored (toward −∞), and
+/// `Z`.
+fn format_rfc3339(ns: i64, fraction_digits: u32) -> String {
+    // Every i64 nanosecond count (±292 years) is a valid jiff timestamp, so the fallback is
+    // never taken; it only avoids a panic path.
+    let timestamp = Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(Timestamp::UNIX_EPOCH);
+    let utc = Offset::UTC.to_datetime(timestamp);
+    // The civil sub-second part is always in [0, 1e9), so truncating its digits floors the
+    // instant, also before 1970.
+    let fraction = utc.subsec_nanosecond() / 10_i32.pow(9 - fraction_digits);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:0width$}Z",
+        utc.year(),
+        utc.month(),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        fraction,
+        width = fraction_digits as usize
+    )
+}
+
+/// `2021-12-06T16:30:00.333Z`: milliseconds, floored (as the Live Stream API and the HLS
+/// `EXT-X-PROGRAM-DATE-TIME` examples show them).
+pub fn format_rfc3339_millis(ns: i64) -> String {
+    format_rfc3339(ns, 3)
+}
+
+/// `2021-12-06T16:30:00.333333Z`: microseconds, floored.
+pub fn format_rfc3339_micros(ns: i64) -> String {
+    format_rfc3339(ns, 6)
+}
+
+/// `2021-12-06T16:30:00.333333333Z`: all nine digits.
+pub fn format_rfc3339_nanos(ns: i64) -> String {
+    format_rfc3339(ns, 9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timecode::{FrameClock, FrameRate, Timecode};
+    use proptest::prelude::*;
+
+    const HOUR_NS: i64 = 3_600_000_000_000;
+    const DAY_NS: i64 = 24 * HOUR_NS;
+
+    fn ns(text: &str) -> i64 {
+        parse_rfc3339(text).unwrap()
+    }
+
+    fn zone(text: &str) -> Zone {
+        text.parse().unwrap()
+    }
+
+    fn tc(text: &str) -> Timecode {
+        text.parse().unwrap()
+    }
+
+    fn date(text: &str) -> LocalDate {
+        text.parse().unwrap()
+    }
+
+    fn rate_from(text: &str) -> FrameRate {
+        let (num, den) = text.split_once('/').unwrap_or((text, "1"));
+        FrameRate::new(num.parse().unwrap(), den.parse().unwrap()).unwrap()
+    }
+
+    /// The whole §6.1 pipeline for a first frame: label seconds → resolve_latest → FrameClock.
+    fn anchor_clock(timecode: Timecode, rate: FrameRate, zone: &Zone, now: i64) -> FrameClock {
+        let frac = rate.frames_to_ns(i64::from(timecode.frames));
+        let second = resolve_latest(timecode.seconds_of_day(), frac, zone, now, 0);
+        FrameClock::new(second, u32::from(timecode.frames), rate, 0)
+    }
+
+    fn label_utc_ms(timecode: &str, rate: &str, zone_text: &str, now: &str) -> String {
+        let clock = anchor_clock(tc(timecode), rate_from(rate), &zone(zone_text), ns(now));
+        format_rfc3339_millis(clock.utc_ns(0))
+    }
+
+    #[test]
+    fn seed_table_now_2021_12_06t21z() {
+        // Seed document 001 (Live Stream API), all six rows; now = 2021-12-06T21:00:00Z.
+        let now = "2021-12-06T21:00:00Z";
+        let rows = [
+            ("UTC", "16:30:00;10", "2021-12-06T16:30:00.333Z"),
+            (
+                "America/Los_Angeles",
+                "16:30:00;10",
+                "2021-12-06T00:30:00.333Z",
+            ),
+            (
+                "America/New_York",
+                "16:30:00;10",
+                "2021-12-05T21:30:00.333Z",
+            ),
+            ("Asia/Bangkok", "16:30:00;10", "2021-12-06T09:30:00.333Z"),
+            (
+                "America/Los_Angeles",
+                "03:30:00;10",
+                "2021-12-06T11:30:00.333Z",
+            ),
+            ("Asia/Bangkok", "03:30:00;10", "2021-12-06T20:30:00.333Z"),
+        ];
+        for (zone_text, timecode, expected) in rows {
+            let got = label_utc_ms(timecode, "30/1", zone_text, now);
+            assert_eq!(got, expected, "{zone_text} {timecode}");
+            // "never later than the current UTC time"
+            assert!(ns(&got) <= ns(now));
+        }
+    }
+
+    fn string_field<'a>(case: &'a serde_json::Value, key: &str) -> &'a str {
+        case[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("case {case} has no string field {key}"))
+    }
+
+    #[test]
+    fn conversion_cases_json_all_checks() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/timecode/conversion_cases.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        // 35 cases; 35 label checks + 9 elapsed checks = the 44 that tc_to_utc.py counts.
+        assert_eq!(cases.len(), 35);
+        let mut checks = 0;
+        for case in &cases {
+            let name = string_field(case, "name");
+            let rate = rate_from(string_field(case, "rate"));
+            let timecode = tc(string_field(case, "timecode"));
+            let zone = zone(case["zone"].as_str().unwrap_or("UTC"));
+            let now = ns(string_field(case, "now"));
+
+            // Label reading (the one the elements use): hh:mm:ss + ff frames.
+            let clock = anchor_clock(timecode, rate, &zone, now);
+            let anchor = clock.utc_ns(0);
+            assert_eq!(
+                format_rfc3339_millis(anchor),
+                string_field(case, "expected_label"),
+                "{name}"
+            );
+            assert_eq!(
+                format_rfc3339_micros(anchor),
+                string_field(case, "expected_label_us"),
+                "{name}"
+            );
+            assert!(anchor <= now, "{name}: never later than now");
+            checks += 1;
+
+            // Elapsed reading (GStreamer ≥ 1.28 to_date_time for DF), where the table has it:
+            // the frame count since midnight as time of day.
+            if let Some(expected) = case["expected_elapsed"].as_str() {
+                let elapsed_ns = rate.frames_to_ns(i64::from(timecode.frame_of_day(rate)));
+                let whole_seconds = u32::try_from(elapsed_ns / 1_000_000_000).unwrap();
+                let frac = elapsed_ns % 1_000_000_000;
+                let second = resolve_latest(whole_seconds, frac, &zone, now, 0);
+                assert_eq!(
+                    format_rfc3339_millis(second + frac),
+                    expected,
+                    "{name} elapsed"
+                );
+                checks += 1;
+            }
+        }
+        assert_eq!(checks, 44);
+    }
+
+    #[test]
+    fn fixture_anchors_of_timecode_md_6_3() {
+        let now = ns("2021-12-06T21:00:00Z");
+        let utc = Zone::Utc;
+        let us = |timecode: &str, rate: &str, zone: &Zone, now: i64, k: i64| {
+            format_rfc3339_micros(anchor_clock(tc(timecode), rate_from(rate), zone, now).utc_ns(k))
+        };
+        assert_eq!(
+            us("16:30:00:10", "30", &utc, now, 0),
+            "2021-12-06T16:30:00.333333Z"
+        );
+        let la = zone("America/Los_Angeles");
+        assert_eq!(
+            us("16:30:00:10", "30", &la, now, 0),
+            "2021-12-06T00:30:00.333333Z"
+        );
+        assert_eq!(
+            us("00:00:59;20", "30000/1001", &utc, now, 0),
+            "2021-12-06T00:00:59.667333Z"
+        );
+        assert_eq!(
+            us("00:00:59;50", "60000/1001", &utc, now, 0),
+            "2021-12-06T00:00:59.834166Z"
+        );
+        assert_eq!(
+            us("16:30:00:10", "24000/1001", &utc, now, 0),
+            "2021-12-06T16:30:00.417083Z"
+        );
+        assert_eq!(
+            us("00:09:59;20", "30000/1001", &utc, now, 0),
+            "2021-12-06T00:09:59.667333Z"
+        );
+        // 25 fps across midnight: frame 10 is 00:00:00:00 of the next day, no re-interpretation.
+        let now = ns("2021-12-07T00:00:02Z");
+        assert_eq!(
+            us("23:59:59:15", "25", &utc, now, 0),
+            "2021-12-06T23:59:59.600000Z"
+        );
+        assert_eq!(
+            us("23:59:59:15", "25", &utc, now, 10),
+            "2021-12-07T00:00:00.000000Z"
+        );
+        assert_eq!(
+            us("23:59:59:15", "25", &utc, now, 29),
+            "2021-12-07T00:00:00.760000Z"
+        );
+        // HLS program date-times of 60-frame segments.
+        let now = ns("2021-12-06T21:00:00Z");
+        let la_clock = anchor_clock(tc("16:30:00:10"), rate_from("30"), &la, now);
+        let pdt: Vec<_> = (0..3)
+            .map(|s| format_rfc3339_millis(la_clock.utc_ns(60 * s)))
+            .collect();
+        assert_eq!(
+            pdt,
+            [
+                "2021-12-06T00:30:00.333Z",
+                "2021-12-06T00:30:02.333Z",
+                "2021-12-06T00:30:04.333Z"
+            ]
+        );
+        let df_clock = anchor_clock(tc("00:00:59;20"), rate_from("30000/1001"), &utc, now);
+        let pdt: Vec<_> = (0..3)
+            .map(|s| format_rfc3339_micros(df_clock.utc_ns(60 * s)))
+            .collect();
+        assert_eq!(
+            pdt,
+            [
+                "2021-12-06T00:00:59.667333Z",
+                "2021-12-06T00:01:01.669333Z",
+                "2021-12-06T00:01:03.671333Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn resolve_latest_tolerance_absorbs_clock_skew() {
+        // Case 10: a timecode one frame ahead of now goes 24 h back with the strict rule...
+        let now = ns("2021-12-07T00:00:05Z");
+        let frac = 33_333_333;
+        let strict = resolve_latest(5, frac, &Zone::Utc, now, 0);
+        assert_eq!(strict, ns("2021-12-06T00:00:05Z"));
+        // ...and stays today with a tolerance of one frame or more.
+        let tolerant = resolve_latest(5, frac, &Zone::Utc, now, 40_000_000);
+        assert_eq!(tolerant, ns("2021-12-07T00:00:05Z"));
+        // A negative tolerance moves the deadline back.
+        assert_eq!(
+            resolve_latest(5, 0, &Zone::Utc, now, -1),
+            ns("2021-12-06T00:00:05Z")
+        );
+    }
+
+    #[test]
+    fn resolve_latest_can_be_more_than_24_hours_back() {
+        // Fall back in Los Angeles, 2022-11-06 02:00 PDT → 01:00 PST. At 02:20 PST (10:20Z) the
+        // latest 02:30 is yesterday's 02:30 PDT (2022-11-05T09:30Z): 24 h 50 min ago, because
+        // that local day lasted 25 h.
+        let la = zone("America/Los_Angeles");
+        let now = ns("2022-11-06T10:20:00Z");
+        let answer = resolve_latest(2 * 3600 + 1800, 0, &la, now, 0);
+        assert_eq!(answer, ns("2022-11-05T09:30:00Z"));
+        assert_eq!(now - answer, 24 * HOUR_NS + 50 * 60_000_000_000);
+        assert!(now - answer < 25 * HOUR_NS);
+    }
+
+    #[test]
+    fn resolve_latest_midnight_and_frac() {
+        let utc = Zone::Utc;
+        let now = ns("2021-12-07T00:00:00Z");
+        // Exactly now is allowed, 1 ns later is not.
+        assert_eq!(resolve_latest(0, 0, &utc, now, 0), now);
+        assert_eq!(
+            resolve_latest(86_399, 999_999_999, &utc, now, 0),
+            now - 1_000_000_000
+        );
+        assert_eq!(resolve_latest(0, 1, &utc, now, 0), now - DAY_NS);
+        // seconds_of_day past a day reads modulo a day.
+        assert_eq!(resolve_latest(86_400, 0, &utc, now, 0), now);
+        // Total at the ends of the i64 range.
+        let _ = resolve_latest(0, 0, &utc, i64::MIN, i64::MIN);
+        let _ = resolve_latest(
+            u32::MAX,
+            i64::MAX,
+            &zone("Pacific/Apia"),
+            i64::MAX,
+            i64::MAX,
+        );
+        let _ = resolve_latest(0, i64::MIN, &Zone::FixedOffset(i32::MIN), i64::MIN, 0);
+    }
+
+    #[test]
+    fn resolve_on_date_examples() {
+        let la = zone("America/Los_Angeles");
+        let sod = |text: &str| tc(text).seconds_of_day();
+        assert_eq!(
+            resolve_on_date(sod("16:30:00:00"), &la, date("2021-12-05")),
+            ns("2021-12-06T00:30:00Z")
+        );
+        assert_eq!(
+            resolve_on_date(sod("16:30:00:00"), &Zone::Utc, date("2021-12-05")),
+            ns("2021-12-05T16:30:00Z")
+        );
+        assert_eq!(
+            resolve_on_date(sod("02:30:00:00"), &zone("+05:30"), date("2021-12-06")),
+            ns("2021-12-05T21:00:00Z")
+        );
+        // Spring forward: 02:30 does not exist, shifted forward to 03:30 PDT.
+        assert_eq!(
+            resolve_on_date(sod("02:30:00:00"), &la, date("2022-03-13")),
+            ns("2022-03-13T10:30:00Z")
+        );
+        assert_eq!(
+            resolve_on_date(sod("01:59:59:00"), &la, date("2022-03-13")),
+            ns("2022-03-13T09:59:59Z")
+        );
+        assert_eq!(
+            resolve_on_date(sod("03:00:00:00"), &la, date("2022-03-13")),
+            ns("2022-03-13T10:00:00Z")
+        );
+        // Fall back: 01:30 happens twice; the first (PDT) occurrence.
+        assert_eq!(
+            resolve_on_date(sod("01:30:00:00"), &la, date("2022-11-06")),
+            ns("2022-11-06T08:30:00Z")
+        );
+        // London: 01:30 on 2022-03-27 is in the gap → 02:30 BST = 01:30Z.
+        assert_eq!(
+            resolve_on_date(
+                sod("01:30:00:00"),
+                &zone("Europe/London"),
+                date("2022-03-27")
+            ),
+            ns("2022-03-27T01:30:00Z")
+        );
+        // Midnight wrap: 24 h of seconds is the next day's midnight.
+        assert_eq!(
+            resolve_on_date(86_400, &Zone::Utc, date("2021-12-31")),
+            ns("2022-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            resolve_on_date(0, &la, date("2022-01-01")),
+            ns("2022-01-01T08:00:00Z")
+        );
+        // Leap day; an impossible date from the public fields is clamped, not a panic.
+        assert_eq!(
+            resolve_on_date(0, &Zone::Utc, date("2024-02-29")),
+            ns("2024-02-29T00:00:00Z")
+        );
+        let impossible = LocalDate {
+            year: 2023,
+            month: 2,
+            day: 30,
+        };
+        assert_eq!(
+            resolve_on_date(0, &Zone::Utc, impossible),
+            ns("2023-02-28T00:00:00Z")
+        );
+        let absurd = LocalDate {
+            year: i16::MIN,
+            month: 0,
+            day: 255,
+        };
+        assert_eq!(resolve_on_date(u32::MAX, &la, absurd), i64::MIN);
+    }
+
+    #[test]
+    fn resolve_nearest_examples() {
+        let utc = Zone::Utc;
+        let la = zone("America/Los_Angeles");
+        // Re-reading 23:59:59:24 shortly after midnight UTC: yesterday, not today.
+        let expected = ns("2021-12-07T00:00:01Z");
+        assert_eq!(
+            resolve_nearest(86_399, 960_000_000, &utc, expected),
+            ns("2021-12-06T23:59:59Z")
+        );
+        // And 00:00:00 shortly before midnight: tomorrow.
+        let expected = ns("2021-12-06T23:59:59.5Z");
+        assert_eq!(
+            resolve_nearest(0, 0, &utc, expected),
+            ns("2021-12-07T00:00:00Z")
+        );
+        // Far from the wall clock, the stream's date wins: a stream running 3 days behind.
+        let expected = ns("2021-12-03T16:30:05Z");
+        assert_eq!(
+            resolve_nearest(16 * 3600 + 1800, 0, &utc, expected),
+            ns("2021-12-03T16:30:00Z")
+        );
+        // Fall back: both 01:30 occurrences are candidates, the nearer one is chosen.
+        assert_eq!(
+            resolve_nearest(5400, 0, &la, ns("2022-11-06T08:40:00Z")),
+            ns("2022-11-06T08:30:00Z")
+        );
+        assert_eq!(
+            resolve_nearest(5400, 0, &la, ns("2022-11-06T09:20:00Z")),
+            ns("2022-11-06T09:30:00Z")
+        );
+        // Spring forward: 02:30 is read as 03:30 PDT.
+        assert_eq!(
+            resolve_nearest(9000, 0, &la, ns("2022-03-13T10:31:00Z")),
+            ns("2022-03-13T10:30:00Z")
+        );
+        // A tie (exactly 12 h either side) goes to the earlier candidate.
+        assert_eq!(
+            resolve_nearest(0, 0, &utc, ns("2021-12-06T12:00:00Z")),
+            ns("2021-12-06T00:00:00Z")
+        );
+        // Midnight wrap in LA: 00:00:00:02 at 30 fps read just after local midnight.
+        let expected = ns("2022-01-01T08:00:00.1Z");
+        assert_eq!(
+            resolve_nearest(0, 66_666_666, &la, expected),
+            ns("2022-01-01T08:00:00Z")
+        );
+        let _ = resolve_nearest(u32::MAX, i64::MIN, &la, i64::MAX);
+    }
+
+    #[test]
+    fn zones_parse_and_name() {
+        assert_eq!(zone("UTC"), Zone::Utc);
+        assert_eq!(Zone::iana("UTC"), Ok(Zone::Utc));
+        assert_eq!(Zone::iana("Etc/UTC").unwrap().name(), "Etc/UTC");
+        assert_eq!(zone("America/Los_Angeles").name(), "America/Los_Angeles");
+        assert_eq!(zone("america/los_angeles").name(), "America/Los_Angeles");
+        assert_eq!(zone("+19800s"), Zone::FixedOffset(19_800));
+        assert_eq!(zone("-28800s"), Zone::FixedOffset(-28_800));
+        assert_eq!(zone("3600s"), Zone::FixedOffset(3600));
+        assert_eq!(zone("+05:30"), Zone::FixedOffset(19_800));
+        assert_eq!(zone("-08:00"), Zone::FixedOffset(-28_800));
+        assert_eq!(zone("+05"), Zone::FixedOffset(18_000));
+        assert_eq!(zone("-00:00:30"), Zone::FixedOffset(-30));
+        assert_eq!(Zone::FixedOffset(19_800).name(), "+05:30");
+        assert_eq!(Zone::FixedOffset(-28_800).name(), "-08:00");
+        assert_eq!(Zone::FixedOffset(0).name(), "+00:00");
+        assert_eq!(Zone::FixedOffset(-30).name(), "-00:00:30");
+        assert_eq!(Zone::FixedOffset(i32::MIN).name(), "-596523:14:08");
+        assert_eq!(zone("Asia/Kolkata").to_string(), "Asia/Kolkata");
+        assert_eq!(Zone::fixed_offset(64_800), Ok(Zone::FixedOffset(64_800)));
+        assert_eq!(Zone::fixed_offset(-64_800), Ok(Zone::FixedOffset(-64_800)));
+        assert_eq!(
+            Zone::fixed_offset(64_801),
+            Err(ZoneError::OffsetOutOfRange { seconds: 64_801 })
+        );
+        assert!(Zone::fixed_offset(i32::MIN).is_err());
+        assert!("+19:00".parse::<Zone>().is_err());
+        assert!("99999999999999s".parse::<Zone>().is_err());
+        assert!("+5:30".parse::<Zone>().is_err());
+        assert!("".parse::<Zone>().is_err());
+        let error = Zone::iana("Mars/Olympus_Mons").unwrap_err();
+        assert!(
+            matches!(&error, ZoneError::UnknownZone { name, .. } if name == "Mars/Olympus_Mons")
+        );
+        let message = error.to_string();
+        assert!(message.contains("Mars/Olympus_Mons"), "{message}");
+        assert!(message.contains("America/Los_Angeles"), "{message}");
+        let message = "+25:00".parse::<Zone>().unwrap_err().to_string();
+        assert!(message.contains("18 h"), "{message}");
+        fn assert_thread_safe<T: Send + Sync + Clone + fmt::Debug>() {}
+        assert_thread_safe::<Zone>();
+    }
+
+    #[test]
+    fn local_dates_parse_display_and_validate() {
+        assert_eq!(
+            date("2021-12-06"),
+            LocalDate {
+                year: 2021,
+                month: 12,
+                day: 6
+            }
+        );
+        assert_eq!(date("2024-02-29").to_string(), "2024-02-29");
+        assert_eq!(
+            LocalDate::new(-44, 3, 15).unwrap().to_string(),
+            "-0044-03-15"
+        );
+        for bad in [
+            "2021-12-6",
+            "2021/12/06",
+            "21-12-06",
+            "2021-12-06T00:00",
+            "２021-12-06",
+            "",
+        ] {
+            assert!(
+                matches!(bad.parse::<LocalDate>(), Err(DateError::Syntax { .. })),
+                "{bad:?}"
+            );
+        }
+        for bad in [
+            "2023-02-29",
+            "2021-13-01",
+            "2021-00-10",
+            "2021-04-31",
+            "2021-01-00",
+        ] {
+            assert!(
+                matches!(bad.parse::<LocalDate>(), Err(DateError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(LocalDate::new(2021, 200, 1).is_err());
+        let message = "2023-02-29".parse::<LocalDate>().unwrap_err().to_string();
+        assert!(message.contains("2023-02-29"), "{message}");
+        // The local date at an instant depends on the zone.
+        let now = ns("2021-12-06T21:00:00Z");
+        assert_eq!(LocalDate::at_instant(now, &Zone::Utc), date("2021-12-06"));
+        assert_eq!(
+            LocalDate::at_instant(now, &zone("Asia/Bangkok")),
+            date("2021-12-07")
+        );
+        assert_eq!(LocalDate::at_instant(-1, &Zone::Utc), date("1969-12-31"));
+        let _ = LocalDate::at_instant(i64::MIN, &Zone::FixedOffset(i32::MIN));
+    }
+
+    #[test]
+    fn rfc3339_parse_and_format() {
+        assert_eq!(ns("2021-12-06T21:00:00Z"), 1_638_824_400_000_000_000);
+        assert_eq!(ns("2021-12-06T13:00:00-08:00"), 1_638_824_400_000_000_000);
+        assert_eq!(ns("2021-12-07T02:30:00+05:30"), 1_638_824_400_000_000_000);
+        assert_eq!(
+            ns("2021-12-06T21:00:00.123456789Z"),
+            1_638_824_400_123_456_789
+        );
+        assert_eq!(ns("1970-01-01T00:00:00Z"), 0);
+        assert!(
+            parse_rfc3339("2021-12-06T21:00:00").is_err(),
+            "an offset is required"
+        );
+        assert!(parse_rfc3339("yesterday").is_err());
+        assert!(parse_rfc3339("2021-02-30T00:00:00Z").is_err());
+        assert_eq!(
+            parse_rfc3339("2300-01-01T00:00:00Z"),
+            Err(DateError::OutOfRange {
+                input: "2300-01-01T00:00:00Z".into()
+            })
+        );
+        let message = parse_rfc3339("yesterday").unwrap_err().to_string();
+        assert!(message.contains("2021-12-06T21:00:00Z"), "{message}");
+
+        let t = ns("2021-12-06T16:30:00Z") + 333_333_333;
+        assert_eq!(format_rfc3339_millis(t), "2021-12-06T16:30:00.333Z");
+        assert_eq!(format_rfc3339_micros(t), "2021-12-06T16:30:00.333333Z");
+        assert_eq!(format_rfc3339_nanos(t), "2021-12-06T16:30:00.333333333Z");
+        assert_eq!(format_rfc3339_millis(999_999), "1970-01-01T00:00:00.000Z");
+        // Floor also before 1970: −1 ns is 23:59:59.999999999 of the day before.
+        assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_rfc3339_nanos(-1_000_000_000),
+            "1969-12-31T23:59:59.000000000Z"
+        );
+        assert_eq!(
+            format_rfc3339_nanos(i64::MIN),
+            "1677-09-21T00:12:43.145224192Z"
+        );
+        assert_eq!(
+            format_rfc3339_nanos(i64::MAX),
+            "2262-04-11T23:47:16.854775807Z"
+        );
+        for value in [i64::MIN, -1, 0, 1, t, i64::MAX] {
+            assert_eq!(ns(&format_rfc3339_nanos(value)), value);
+        }
+    }
+
+    // ---- property tests ----
+
+    const IANA_ZONES: [&str; 8] = [
+        "America/Los_Angeles",
+        "America/New_York",
+        "Europe/London",
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+        "Australia/Sydney",
+        "America/Santiago",
+        "Pacific/Kiritimati",
+    ];
+
+    fn any_zone() -> impl Strategy<Value = Zone> {
+        prop_oneof![
+            Just(Zone::Utc),
+            (-MAX_FIXED_OFFSET_SECONDS..=MAX_FIXED_OFFSET_SECONDS).prop_map(Zone::FixedOffset),
+            proptest::sample::select(IANA_ZONES.to_vec())
+                .prop_map(|name| Zone::iana(name).unwrap()),
+        ]
+    }
+
+    /// 2000-01-01 .. 2040-01-01.
+    fn any_now() -> impl Strategy<Value = i64> {
+        946_684_800_000_000_000i64..2_208_988_800_000_000_000
+    }
+
+    fn any_label() -> impl Strategy<Value = (Timecode, FrameRate)> {
+        let rates = [
+            (24000, 1001, false),
+            (25, 1, false),
+            (30000, 1001, true),
+            (30, 1, false),
+            (60000, 1001, true),
+            (60000, 1001, false),
+        ];
+        proptest::sample::select(rates.to_vec()).prop_flat_map(|(num, den, df)| {
+            let rate = FrameRate::new(num, den).unwrap();
+            (0..i64::from(Timecode::frames_per_day(rate, df)))
+                .prop_map(move |n| (Timecode::from_frame_of_day(n, rate, df), rate))
+        })
+    }
+
+    /// The zone's wall clock at `utc_seconds`: (local day number, seconds of day).
+    fn wall_clock(zone: &Zone, utc_seconds: i64) -> (i64, i64) {
+        let local = utc_seconds + zone.offset_seconds_at(utc_seconds);
+        (
+            local.div_euclid(SECONDS_PER_DAY),
+            local.rem_euclid(SECONDS_PER_DAY),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The bound that holds: now + tol − 25 h < answer + frac ≤ now + tol.
+        ///
+        /// Upper: only candidates ≤ now + tol are kept. Lower: the wall clock reads the same
+        /// time of day again at most 24 h + (largest drop of the offset) after a reading, and
+        /// the candidate window (today+1 … today−2) always contains the last reading before the
+        /// deadline. The offsets of these zones drop by at most 1 h at once (fall back), so two
+        /// consecutive readings are ≤ 25 h apart; if the answer were ≤ deadline − 25 h the next
+        /// reading would still be ≤ deadline and would have been chosen. Strict, and not
+        /// "within 24 h": see resolve_latest_can_be_more_than_24_hours_back.
+        #[test]
+        fn latest_is_never_later_than_now_and_less_than_25_hours_back(
+            zone in any_zone(),
+            now in any_now(),
+            (label, rate) in any_label(),
+            tolerance in prop_oneof![Just(0i64), 0i64..2_000_000_000],
+        ) {
+            let frac = rate.frames_to_ns(i64::from(label.frames));
+            let answer = resolve_latest(label.seconds_of_day(), frac, &zone, now, tolerance);
+            let deadline = now + tolerance;
+            prop_assert!(answer + frac <= deadline);
+            prop_assert!(answer + frac > deadline - 25 * HOUR_NS);
+            // The answer is a whole second.
+            prop_assert_eq!(answer % 1_000_000_000, 0);
+        }
+
+        /// The local time of day of the answer is the label's, except in a DST gap, where it is
+        /// the label shifted forward by the gap (the pre-transition offset applied to the label).
+        #[test]
+        fn latest_reads_the_label_on_the_wall_clock(
+            zone in any_zone(),
+            now in any_now(),
+            (label, rate) in any_label(),
+        ) {
+            let frac = rate.frames_to_ns(i64::from(label.frames));
+            let sod = i64::from(label.seconds_of_day());
+            let answer_seconds = resolve_latest(label.seconds_of_day(), frac, &zone, now, 0)
+                / 1_000_000_000;
+            let (day, local_sod) = wall_clock(&zone, answer_seconds);
+            if local_sod != sod {
+                // Must be a gap reading of the label on this or the previous local day.
+                let from_gap = [day, day - 1].into_iter().any(|d| {
+                    zone.instants_of_wall_clock(d * SECONDS_PER_DAY + sod)
+                        == WallClockInstants::Skipped { shifted_forward: answer_seconds }
+                });
+                prop_assert!(from_gap, "{} in {zone}: local {local_sod} s", label);
+            }
+        }
+
+        /// Re-reading a timecode of a running stream finds the stream's instant again.
+        #[test]
+        fn nearest_recovers_the_instant(
+            zone in any_zone(),
+            now in any_now(),
+            (label, rate) in any_label(),
+            drift in -11 * HOUR_NS..11 * HOUR_NS,
+        ) {
+            let frac = rate.frames_to_ns(i64::from(label.frames));
+            let sod = label.seconds_of_day();
+            let instant = resolve_latest(sod, frac, &zone, now, 0);
+            prop_assert_eq!(resolve_nearest(sod, frac, &zone, instant + frac), instant);
+            // Readings of one time of day are at least 23 h apart (a spring-forward day),
+            // except the two occurrences of a repeated (fall-back) reading, ≤ 1 h apart. So
+            // within ±11 h the instant itself is nearest unless it is one of such a pair.
+            let nearest = resolve_nearest(sod, frac, &zone, instant + frac + drift);
+            if nearest != instant {
+                prop_assert!((nearest - instant).abs() <= HOUR_NS);
+                let (day, _) = wall_clock(&zone, instant / 1_000_000_000);
+                let reading = [day, day - 1, day + 1].into_iter().map(|d| {
+                    zone.instants_of_wall_clock(d * SECONDS_PER_DAY + i64::from(sod))
+                });
+                let pair = reading.into_iter().any(|r| {
+                    matches!(r, WallClockInstants::Repeated { earlier, later }
+                        if [earlier, later] == [instant.min(nearest), instant.max(nearest)]
+                            .map(|x| x / 1_000_000_000))
+                });
+                prop_assert!(pair, "{} {zone}: {} vs {}", label, nearest, instant);
+            }
+        }
+
+        #[test]
+        fn on_date_lands_on_that_local_date(
+            zone in any_zone(),
+            now in any_now(),
+            (label, _) in any_label(),
+        ) {
+            let local_date = LocalDate::at_instant(now, &zone);
+            let instant = resolve_on_date(label.seconds_of_day(), &zone, local_date);
+            let (day, local_sod) = wall_clock(&zone, instant / 1_000_000_000);
+            let sod = i64::from(label.seconds_of_day());
+            if local_sod == sod {
+                prop_assert_eq!(LocalDate::at_instant(instant, &zone), local_date);
+            } else {
+                prop_assert!(matches!(
+                    zone.instants_of_wall_clock(local_date.day_number() * SECONDS_PER_DAY + sod),
+                    WallClockInstants::Skipped { .. }
+                ), "{} on {local_date} in {zone}: day {day} sod {local_sod}", label);
+            }
+        }
+
+        #[test]
+        fn format_then_parse_round_trips(value in any::<i64>()) {
+            prop_assert_eq!(parse_rfc3339(&format_rfc3339_nanos(value)), Ok(value));
+            let millis = parse_rfc3339(&format_rfc3339_millis(value)).unwrap();
+            prop_assert!(millis <= value && value - millis < 1_000_000);
+        }
+
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,30}") {
+            let _ = text.parse::<Zone>();
+            let _ = text.parse::<LocalDate>();
+            let _ = parse_rfc3339(&text);
+        }
+
+        #[test]
+        fn resolvers_are_total(
+            sod in any::<u32>(), frac in any::<i64>(), now in any::<i64>(), tol in any::<i64>(),
+            offset in any::<i32>(), year in any::<i16>(), month in any::<u8>(), day in any::<u8>(),
+        ) {
+            for zone in [Zone::Utc, Zone::FixedOffset(offset), Zone::iana("America/Sitka").unwrap()] {
+                let _ = resolve_latest(sod, frac, &zone, now, tol);
+                let _ = resolve_nearest(sod, frac, &zone, now);
+                let _ = resolve_on_date(sod, &zone, LocalDate { year, month, day });
+                let _ = LocalDate::at_instant(now, &zone);
+            }
+        }
+    }
+}
