@@ -1123,7 +1123,7 @@ mod tests {
 
     // ---- property tests ----
 
-    const IANA_ZONES: [&str; 8] = [
+    const DST_ZONES: [&str; 7] = [
         "America/Los_Angeles",
         "America/New_York",
         "Europe/London",
@@ -1131,24 +1131,28 @@ mod tests {
         "Australia/Lord_Howe",
         "Australia/Sydney",
         "America/Santiago",
-        "Pacific/Kiritimati",
     ];
 
     fn any_zone() -> impl Strategy<Value = Zone> {
         prop_oneof![
             Just(Zone::Utc),
             (-MAX_FIXED_OFFSET_SECONDS..=MAX_FIXED_OFFSET_SECONDS).prop_map(Zone::FixedOffset),
-            proptest::sample::select(IANA_ZONES.to_vec())
-                .prop_map(|name| Zone::iana(name).unwrap()),
+            Just(Zone::iana("Pacific/Kiritimati").unwrap()),
+            proptest::sample::select(DST_ZONES.to_vec()).prop_map(|name| Zone::iana(name).unwrap()),
         ]
     }
 
-    /// 2000-01-01 .. 2040-01-01.
-    fn any_now() -> impl Strategy<Value = i64> {
-        946_684_800_000_000_000i64..2_208_988_800_000_000_000
+    /// A label read at `now` in `zone`: the inputs of the date rule.
+    #[derive(Debug, Clone)]
+    struct Reading {
+        zone: Zone,
+        now: i64,
+        seconds_of_day: u32,
+        frac: i64,
     }
 
-    fn any_label() -> impl Strategy<Value = (Timecode, FrameRate)> {
+    /// A label's whole seconds and frame fraction at one of the rates.
+    fn any_label() -> impl Strategy<Value = (u32, i64)> {
         let rates = [
             (24000, 1001, false),
             (25, 1, false),
@@ -1159,9 +1163,72 @@ mod tests {
         ];
         proptest::sample::select(rates.to_vec()).prop_flat_map(|(num, den, df)| {
             let rate = FrameRate::new(num, den).unwrap();
-            (0..i64::from(Timecode::frames_per_day(rate, df)))
-                .prop_map(move |n| (Timecode::from_frame_of_day(n, rate, df), rate))
+            (0..i64::from(Timecode::frames_per_day(rate, df))).prop_map(move |n| {
+                let label = Timecode::from_frame_of_day(n, rate, df);
+                (
+                    label.seconds_of_day(),
+                    rate.frames_to_ns(i64::from(label.frames)),
+                )
+            })
         })
+    }
+
+    /// Any zone, now uniform over 2000-01-01 .. 2040-01-01, any label.
+    fn uniform_reading() -> impl Strategy<Value = Reading> {
+        (
+            any_zone(),
+            946_684_800_000_000_000i64..2_208_988_800_000_000_000,
+            any_label(),
+        )
+            .prop_map(|(zone, now, (seconds_of_day, frac))| Reading {
+                zone,
+                now,
+                seconds_of_day,
+                frac,
+            })
+    }
+
+    /// Uniform sampling almost never meets a DST transition (a gap or fold is 1 h on 2 days a
+    /// year), so half the cases put now within ±30 h of a transition of a DST zone in
+    /// 2000..2040, and the label within ±1.5 h of the transition's wall-clock time.
+    fn near_dst_transition() -> impl Strategy<Value = Reading> {
+        (
+            proptest::sample::select(DST_ZONES.to_vec()),
+            2000i16..2040,
+            0usize..2,
+            -30 * 3600i64..30 * 3600,
+            -5400i64..5400,
+            0i64..1_000_000_000,
+        )
+            .prop_map(|(name, year, which, now_delta, label_delta, frac)| {
+                let zone = Zone::iana(name).unwrap();
+                let Zone::Iana(iana) = &zone else {
+                    unreachable!("{name} is an IANA zone")
+                };
+                let new_year = Offset::UTC
+                    .to_timestamp(civil::date(year, 1, 1).at(0, 0, 0, 0))
+                    .unwrap();
+                let transition = iana
+                    .time_zone()
+                    .following(new_year)
+                    .nth(which)
+                    .unwrap()
+                    .timestamp()
+                    .as_second();
+                // The wall clock just before the transition (e.g. 02:00 in Los Angeles).
+                let (_, local_before) = wall_clock(&zone, transition - 1);
+                let seconds_of_day = (local_before + 1 + label_delta).rem_euclid(SECONDS_PER_DAY);
+                Reading {
+                    zone,
+                    now: (transition + now_delta) * 1_000_000_000 + frac,
+                    seconds_of_day: u32::try_from(seconds_of_day).unwrap(),
+                    frac,
+                }
+            })
+    }
+
+    fn any_reading() -> impl Strategy<Value = Reading> {
+        prop_oneof![uniform_reading(), near_dst_transition()]
     }
 
     /// The zone's wall clock at `utc_seconds`: (local day number, seconds of day).
@@ -1173,27 +1240,55 @@ mod tests {
         )
     }
 
+    /// Guards the generator: the DST-biased readings must really meet gaps and folds, or the
+    /// properties below would only ever see unambiguous wall-clock times.
+    #[test]
+    fn dst_generator_meets_gaps_and_folds() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let strategy = near_dst_transition();
+        let (mut gaps, mut folds) = (0, 0);
+        for _ in 0..1000 {
+            let Reading {
+                zone,
+                now,
+                seconds_of_day,
+                ..
+            } = strategy.new_tree(&mut runner).unwrap().current();
+            let today = zone.local_day_at(i128::from(now));
+            for day in today - 2..=today + 2 {
+                let local = day * SECONDS_PER_DAY + i64::from(seconds_of_day);
+                match zone.instants_of_wall_clock(local) {
+                    WallClockInstants::Skipped { .. } => gaps += 1,
+                    WallClockInstants::Repeated { .. } => folds += 1,
+                    WallClockInstants::Unique(_) => {}
+                }
+            }
+        }
+        assert!(gaps >= 100 && folds >= 100, "gaps {gaps}, folds {folds}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         /// The bound that holds: now + tol − 25 h < answer + frac ≤ now + tol.
         ///
-        /// Upper: only candidates ≤ now + tol are kept. Lower: the wall clock reads the same
-        /// time of day again at most 24 h + (largest drop of the offset) after a reading, and
-        /// the candidate window (today+1 … today−2) always contains the last reading before the
-        /// deadline. The offsets of these zones drop by at most 1 h at once (fall back), so two
-        /// consecutive readings are ≤ 25 h apart; if the answer were ≤ deadline − 25 h the next
-        /// reading would still be ≤ deadline and would have been chosen. Strict, and not
+        /// Upper: only candidates ≤ now + tol are kept. Lower: after any reading of a time of
+        /// day, the wall clock shows it again at most 24 h + (largest drop of the offset) later
+        /// (a fold's two readings are both candidates, a gap's reading is shifted, not lost), and
+        /// the candidate window (today+1 … today−2) contains the last reading before the
+        /// deadline. These zones' offsets drop by at most 1 h at once (fall back), so
+        /// consecutive readings are ≤ 25 h apart: were the answer ≤ deadline − 25 h, the next
+        /// reading would still be ≤ deadline and would have been chosen instead. Strict, and not
         /// "within 24 h": see resolve_latest_can_be_more_than_24_hours_back.
         #[test]
         fn latest_is_never_later_than_now_and_less_than_25_hours_back(
-            zone in any_zone(),
-            now in any_now(),
-            (label, rate) in any_label(),
+            reading in any_reading(),
             tolerance in prop_oneof![Just(0i64), 0i64..2_000_000_000],
         ) {
-            let frac = rate.frames_to_ns(i64::from(label.frames));
-            let answer = resolve_latest(label.seconds_of_day(), frac, &zone, now, tolerance);
+            let Reading { zone, now, seconds_of_day, frac } = reading;
+            let answer = resolve_latest(seconds_of_day, frac, &zone, now, tolerance);
             let deadline = now + tolerance;
             prop_assert!(answer + frac <= deadline);
             prop_assert!(answer + frac > deadline - 25 * HOUR_NS);
@@ -1204,15 +1299,10 @@ mod tests {
         /// The local time of day of the answer is the label's, except in a DST gap, where it is
         /// the label shifted forward by the gap (the pre-transition offset applied to the label).
         #[test]
-        fn latest_reads_the_label_on_the_wall_clock(
-            zone in any_zone(),
-            now in any_now(),
-            (label, rate) in any_label(),
-        ) {
-            let frac = rate.frames_to_ns(i64::from(label.frames));
-            let sod = i64::from(label.seconds_of_day());
-            let answer_seconds = resolve_latest(label.seconds_of_day(), frac, &zone, now, 0)
-                / 1_000_000_000;
+        fn latest_reads_the_label_on_the_wall_clock(reading in any_reading()) {
+            let Reading { zone, now, seconds_of_day, frac } = reading;
+            let sod = i64::from(seconds_of_day);
+            let answer_seconds = resolve_latest(seconds_of_day, frac, &zone, now, 0) / 1_000_000_000;
             let (day, local_sod) = wall_clock(&zone, answer_seconds);
             if local_sod != sod {
                 // Must be a gap reading of the label on this or the previous local day.
@@ -1220,20 +1310,17 @@ mod tests {
                     zone.instants_of_wall_clock(d * SECONDS_PER_DAY + sod)
                         == WallClockInstants::Skipped { shifted_forward: answer_seconds }
                 });
-                prop_assert!(from_gap, "{} in {zone}: local {local_sod} s", label);
+                prop_assert!(from_gap, "{sod} s in {zone}: local {local_sod} s");
             }
         }
 
         /// Re-reading a timecode of a running stream finds the stream's instant again.
         #[test]
         fn nearest_recovers_the_instant(
-            zone in any_zone(),
-            now in any_now(),
-            (label, rate) in any_label(),
+            reading in any_reading(),
             drift in -11 * HOUR_NS..11 * HOUR_NS,
         ) {
-            let frac = rate.frames_to_ns(i64::from(label.frames));
-            let sod = label.seconds_of_day();
+            let Reading { zone, now, seconds_of_day: sod, frac } = reading;
             let instant = resolve_latest(sod, frac, &zone, now, 0);
             prop_assert_eq!(resolve_nearest(sod, frac, &zone, instant + frac), instant);
             // Readings of one time of day are at least 23 h apart (a spring-forward day),
@@ -1243,35 +1330,32 @@ mod tests {
             if nearest != instant {
                 prop_assert!((nearest - instant).abs() <= HOUR_NS);
                 let (day, _) = wall_clock(&zone, instant / 1_000_000_000);
-                let reading = [day, day - 1, day + 1].into_iter().map(|d| {
-                    zone.instants_of_wall_clock(d * SECONDS_PER_DAY + i64::from(sod))
+                let pair = [day, day - 1, day + 1].into_iter().any(|d| {
+                    matches!(
+                        zone.instants_of_wall_clock(d * SECONDS_PER_DAY + i64::from(sod)),
+                        WallClockInstants::Repeated { earlier, later }
+                            if [earlier, later] == [instant.min(nearest), instant.max(nearest)]
+                                .map(|x| x / 1_000_000_000)
+                    )
                 });
-                let pair = reading.into_iter().any(|r| {
-                    matches!(r, WallClockInstants::Repeated { earlier, later }
-                        if [earlier, later] == [instant.min(nearest), instant.max(nearest)]
-                            .map(|x| x / 1_000_000_000))
-                });
-                prop_assert!(pair, "{} {zone}: {} vs {}", label, nearest, instant);
+                prop_assert!(pair, "{sod} s in {zone}: {nearest} vs {instant}");
             }
         }
 
         #[test]
-        fn on_date_lands_on_that_local_date(
-            zone in any_zone(),
-            now in any_now(),
-            (label, _) in any_label(),
-        ) {
+        fn on_date_lands_on_that_local_date(reading in any_reading()) {
+            let Reading { zone, now, seconds_of_day, .. } = reading;
             let local_date = LocalDate::at_instant(now, &zone);
-            let instant = resolve_on_date(label.seconds_of_day(), &zone, local_date);
+            let instant = resolve_on_date(seconds_of_day, &zone, local_date);
             let (day, local_sod) = wall_clock(&zone, instant / 1_000_000_000);
-            let sod = i64::from(label.seconds_of_day());
+            let sod = i64::from(seconds_of_day);
             if local_sod == sod {
                 prop_assert_eq!(LocalDate::at_instant(instant, &zone), local_date);
             } else {
                 prop_assert!(matches!(
                     zone.instants_of_wall_clock(local_date.day_number() * SECONDS_PER_DAY + sod),
                     WallClockInstants::Skipped { .. }
-                ), "{} on {local_date} in {zone}: day {day} sod {local_sod}", label);
+                ), "{sod} s on {local_date} in {zone}: day {day} sod {local_sod}");
             }
         }
 
