@@ -37,10 +37,14 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--frames" => options.frames = value()?.parse().map_err(|e| format!("--frames: {e}"))?,
+            "--frames" => {
+                options.frames = value()?.parse().map_err(|e| format!("--frames: {e}"))?
+            }
             "--rate" => {
                 let v = value()?;
-                let (n, d) = v.split_once('/').ok_or("--rate takes N/D, e.g. 30000/1001")?;
+                let (n, d) = v
+                    .split_once('/')
+                    .ok_or("--rate takes N/D, e.g. 30000/1001")?;
                 options.rate = (
                     n.parse().map_err(|e| format!("--rate: {e}"))?,
                     d.parse().map_err(|e| format!("--rate: {e}"))?,
@@ -85,7 +89,10 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
 
     let (num, den) = options.rate;
     let drop = den == 1001 && (num == 30000 || num == 60000);
-    let start = options.start.clone().unwrap_or_else(|| default_start(options.rate));
+    let start = options
+        .start
+        .clone()
+        .unwrap_or_else(|| default_start(options.rate));
     let file = match &options.keep {
         Some(path) => path.clone(),
         None => std::env::temp_dir().join(format!("lockstep-demo-{}.h264", std::process::id())),
@@ -105,7 +112,12 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         file = file.display(),
     );
     println!("step 1: gst-launch-1.0 {generate}\n");
-    run_to_eos(&gst::parse::launch(&generate)?.downcast::<gst::Pipeline>().map_err(|_| "not a pipeline")?, |_| ())?;
+    run_to_eos(
+        &gst::parse::launch(&generate)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| "not a pipeline")?,
+        |_| (),
+    )?;
 
     // Step 2: read it back with timecodeparse.
     let zone = options
@@ -137,7 +149,11 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
                         .unwrap_or_else(|| "(none)".into());
                     let utc = buffer
                         .iter_meta::<gst::ReferenceTimestampMeta>()
-                        .find(|m| m.reference().structure(0).is_some_and(|s| s.name() == "timestamp/x-unix"))
+                        .find(|m| {
+                            m.reference()
+                                .structure(0)
+                                .is_some_and(|s| s.name() == "timestamp/x-unix")
+                        })
                         .map(|m| {
                             gstlockstep::timecode::utc::format_rfc3339_millis(
                                 m.timestamp().nseconds() as i64,

@@ -268,7 +268,9 @@ pub struct TimecodeParse {
 /// A poisoned lock only means another thread panicked while holding it; the data is plain
 /// counters and settings, still usable, and streaming code must not panic in turn.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn fault_text(fault: Fault) -> &'static str {
@@ -319,29 +321,28 @@ impl TimecodeParse {
             .and_then(|ts| state.segment.to_running_time(ts))
             .and_then(|rt| i64::try_from(rt.nseconds()).ok());
 
+        let decode_running_ns = buffer
+            .dts()
+            .and_then(|ts| state.segment.to_running_time(ts))
+            .and_then(|rt| i64::try_from(rt.nseconds()).ok());
+
         let observed = match source {
             TimecodeSource::Embedded => self.observe_embedded(state, buffer, deferred),
             TimecodeSource::Meta => self.observe_meta(state, buffer, deferred),
-            TimecodeSource::MediaTimestamp => {
-                match (state.caps_rate, running_ns) {
-                    (Some(rate), Some(running)) => Some(Observed {
-                        timecode: media_timestamp_timecode(
-                            state.config.first_timecode,
-                            rate,
-                            running,
-                        ),
-                        rate,
-                        offset_ns: 0,
-                        discontinuity: false,
-                    }),
-                    _ => {
-                        deferred.problem(state, Problem::NoTimestamp, || {
+            TimecodeSource::MediaTimestamp => match (state.caps_rate, running_ns) {
+                (Some(rate), Some(running)) => Some(Observed {
+                    timecode: media_timestamp_timecode(state.config.first_timecode, rate, running),
+                    rate,
+                    offset_ns: 0,
+                    discontinuity: false,
+                }),
+                _ => {
+                    deferred.problem(state, Problem::NoTimestamp, || {
                             "A buffer has no timestamp, so source=media-timestamp cannot give it a timecode; it passes without one".to_string()
                         });
-                        None
-                    }
+                    None
                 }
-            }
+            },
         };
         if source != TimecodeSource::MediaTimestamp {
             if observed.is_some() {
@@ -360,6 +361,7 @@ impl TimecodeParse {
         let timing = state.latcher.frame(&FrameInput {
             observed,
             running_ns,
+            decode_running_ns,
             discontinuity: buffer.flags().contains(gst::BufferFlags::DISCONT),
             wall_clock_ns,
         });
@@ -397,7 +399,9 @@ impl TimecodeParse {
         if !info.faults.is_empty() {
             state.stats.malformed += 1;
             for &fault in &info.faults {
-                deferred.problem(state, Problem::Bitstream(fault), || fault_text(fault).to_string());
+                deferred.problem(state, Problem::Bitstream(fault), || {
+                    fault_text(fault).to_string()
+                });
             }
         }
         let clock = info.clocks.first()?;
@@ -460,7 +464,11 @@ impl TimecodeParse {
         if let Err(e) = timecode.validate(rate) {
             state.stats.malformed += 1;
             deferred.problem(state, Problem::InvalidMeta, || {
-                format!("An upstream GstVideoTimeCodeMeta ({timecode}) is not valid at {}/{} fps: {e}", rate.num(), rate.den())
+                format!(
+                    "An upstream GstVideoTimeCodeMeta ({timecode}) is not valid at {}/{} fps: {e}",
+                    rate.num(),
+                    rate.den()
+                )
             });
             return None;
         }
@@ -517,10 +525,11 @@ impl TimecodeParse {
         }
         if let Some((advanced, embedded)) = timing.mismatch {
             state.stats.mismatches += 1;
+            let resync = state.config.resync;
             deferred.problem(state, Problem::Mismatch, || {
                 format!(
                     "The embedded timecode {embedded} differs from the advanced timecode {advanced}; {}",
-                    match state.config.resync {
+                    match resync {
                         Resync::OnDiscontinuity => "keeping the advanced one (resync=on-discontinuity); further mismatches are counted in stats",
                         Resync::EveryFrame => "following the embedded one (resync=every-frame); further mismatches are counted in stats",
                     }
@@ -532,15 +541,19 @@ impl TimecodeParse {
         let field_info = state.field_info;
         let jam = daily_jam(state, timing);
         let buf = buffer.make_mut();
-        buf.foreach_meta_mut(|meta| {
+        buf.foreach_meta_mut(|mut meta| {
             let ours = meta.downcast_ref::<VideoTimeCodeMeta>().is_some()
                 || meta
                     .downcast_ref::<gst::ReferenceTimestampMeta>()
-                    .is_some_and(|m| m.reference().structure(0).is_some_and(|s| s.name() == UNIX_REFERENCE));
+                    .is_some_and(|m| {
+                        m.reference()
+                            .structure(0)
+                            .is_some_and(|s| s.name() == UNIX_REFERENCE)
+                    });
             if ours {
-                std::ops::ControlFlow::Continue(gst::BufferMetaForeachAction::Remove)
+                std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
             } else {
-                std::ops::ControlFlow::Continue(gst::BufferMetaForeachAction::Keep)
+                std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
             }
         });
 
@@ -574,9 +587,8 @@ impl TimecodeParse {
             }),
         }
 
-        let frame_duration = gst::ClockTime::from_nseconds(
-            u64::try_from(rate.frames_to_ns(1)).unwrap_or_default(),
-        );
+        let frame_duration =
+            gst::ClockTime::from_nseconds(u64::try_from(rate.frames_to_ns(1)).unwrap_or_default());
         let placed = match u64::try_from(timing.utc_ns) {
             Ok(utc_ns) => {
                 gst::ReferenceTimestampMeta::add(
@@ -652,10 +664,10 @@ impl TimecodeParse {
 
     fn run_deferred(&self, deferred: Deferred) {
         for text in deferred.warnings {
-            gst::element_imp_warning!(self, gst::StreamError::Decode, ["{}", text]);
+            gst::element_imp_warning!(self, gst::StreamError::Decode, ("{}", text));
         }
         for text in deferred.errors {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}", text]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("{}", text));
         }
         for s in deferred.messages {
             let _ = self
@@ -693,7 +705,11 @@ impl TimecodeParse {
                         match s.segment().clone().downcast::<gst::ClockTime>() {
                             Ok(segment) => state.segment = segment,
                             Err(_) => {
-                                gst::warning!(CAT, imp = self, "Non-TIME segment: running time is unknown");
+                                gst::warning!(
+                                    CAT,
+                                    imp = self,
+                                    "Non-TIME segment: running time is unknown"
+                                );
                                 state.segment = gst::FormattedSegment::new();
                             }
                         }
@@ -735,9 +751,9 @@ impl TimecodeParse {
         caps: &gst::CapsRef,
         deferred: &mut Deferred,
     ) -> Result<(), String> {
-        let s = caps
-            .structure(0)
-            .ok_or_else(|| "Empty caps: timecodeparse needs video/x-h264, video/x-h265 or video/x-raw".to_string())?;
+        let s = caps.structure(0).ok_or_else(|| {
+            "Empty caps: timecodeparse needs video/x-h264, video/x-h265 or video/x-raw".to_string()
+        })?;
         let codec = match s.name().as_str() {
             "video/x-h264" => Codec::H264,
             "video/x-h265" => Codec::H265,
@@ -843,7 +859,13 @@ fn daily_jam(state: &mut State, timing: &FrameTiming) -> Option<glib::DateTime> 
     {
         return Some(jam.clone());
     }
-    let jam = glib::DateTime::from_unix_utc_usec(jam_ns.div_euclid(1000)).ok()?;
+    let jam = glib::DateTime::from_unix_utc(jam_ns.div_euclid(1_000_000_000))
+        .and_then(|d| {
+            d.add(glib::TimeSpan::from_microseconds(
+                jam_ns.rem_euclid(1_000_000_000) / 1000,
+            ))
+        })
+        .ok()?;
     state.jam_cache = Some((jam_ns, jam.clone()));
     Some(jam)
 }
@@ -863,7 +885,9 @@ impl ObjectSubclass for TimecodeParse {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").expect("sink template is registered in pad_templates()");
+        let templ = klass
+            .pad_template("sink")
+            .expect("sink template is registered in pad_templates()");
         let sinkpad = gst::Pad::builder_from_template(&templ)
             .chain_function(|pad, parent, buffer| {
                 TimecodeParse::catch_panic_pad_function(
@@ -881,7 +905,9 @@ impl ObjectSubclass for TimecodeParse {
             })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
-        let templ = klass.pad_template("src").expect("src template is registered in pad_templates()");
+        let templ = klass
+            .pad_template("src")
+            .expect("src template is registered in pad_templates()");
         let srcpad = gst::Pad::builder_from_template(&templ)
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
@@ -1032,8 +1058,10 @@ impl ObjectImpl for TimecodeParse {
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
-        obj.add_pad(&self.sinkpad).expect("a new element has no pad named sink");
-        obj.add_pad(&self.srcpad).expect("a new element has no pad named src");
+        obj.add_pad(&self.sinkpad)
+            .expect("a new element has no pad named sink");
+        obj.add_pad(&self.srcpad)
+            .expect("a new element has no pad named src");
     }
 }
 
@@ -1054,27 +1082,28 @@ impl ElementImpl for TimecodeParse {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-h264")
-                .field("stream-format", gst::List::new(["byte-stream", "avc", "avc3"]))
-                .field("alignment", "au")
-                .structure(
-                    gst::Structure::builder("video/x-h265")
-                        .field("stream-format", gst::List::new(["byte-stream", "hvc1", "hev1"]))
-                        .field("alignment", "au")
-                        .build(),
-                )
-                .build();
-            let mut caps = caps;
-            caps.merge(
-                gst::Caps::builder("video/x-raw")
-                    .features(gst::CapsFeatures::new_any())
-                    .build(),
-            );
+            // Encoded video as whole access units (SEI is read per picture), and raw video of any
+            // memory type for source=meta / media-timestamp.
+            let caps = "video/x-h264, stream-format=(string){ byte-stream, avc, avc3 }, alignment=(string)au; \
+                        video/x-h265, stream-format=(string){ byte-stream, hvc1, hev1 }, alignment=(string)au; \
+                        video/x-raw(ANY)"
+                .parse::<gst::Caps>()
+                .expect("the template caps string is valid");
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .expect("valid sink template"),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .expect("valid src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid sink template"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid src template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -1089,7 +1118,7 @@ impl ElementImpl for TimecodeParse {
             match config {
                 Ok(config) => *lock(&self.state) = Some(State::new(config)),
                 Err(text) => {
-                    gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", text]);
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", text));
                     return Err(gst::StateChangeError);
                 }
             }

@@ -217,6 +217,8 @@ pub struct FrameInput {
     pub observed: Option<Observed>,
     /// The frame's presentation running time in ns, if it has one.
     pub running_ns: Option<i64>,
+    /// The frame's decode running time in ns, if it has one.
+    pub decode_running_ns: Option<i64>,
     /// The frame follows a discontinuity (DISCONT buffer; stream-start and flush call `reset`).
     pub discontinuity: bool,
     /// The wall clock at this frame, UTC ns (only read with [`DateAnchor::SystemClock`]).
@@ -254,6 +256,7 @@ struct Latch {
     frame_of_day: i64,
     clock: FrameClock,
     running_ns: Option<i64>,
+    decode_running_ns: Option<i64>,
     /// Position (frames after the anchor) of the last frame seen.
     last_position: i64,
 }
@@ -262,7 +265,25 @@ impl Latch {
     fn rate(&self) -> FrameRate {
         self.clock.rate()
     }
+
+    /// Frames from the anchor to `timecode`, taking the nearest way round midnight (a stream
+    /// crossing midnight moves forward, not back 24 h).
+    fn position_of(&self, timecode: &Timecode) -> i64 {
+        let rate = self.rate();
+        let per_day = i64::from(Timecode::frames_per_day(rate, timecode.drop_frame));
+        let wrapped =
+            (i64::from(timecode.frame_of_day(rate)) - self.frame_of_day).rem_euclid(per_day);
+        if wrapped > per_day / 2 {
+            wrapped - per_day
+        } else {
+            wrapped
+        }
+    }
 }
+
+/// The most frames a picture can be displayed before or after its decode position: H.264
+/// max_num_reorder_frames and H.265 sps_max_num_reorder_pics are at most 16.
+const MAX_REORDER_FRAMES: i64 = 16;
 
 /// The latching state machine (see the module documentation).
 #[derive(Debug, Clone)]
@@ -319,22 +340,30 @@ impl Latcher {
         let rate = latch.rate();
         let position = match (input.running_ns, latch.running_ns) {
             (Some(now), Some(anchor)) => rate.ns_to_frames(now.saturating_sub(anchor)),
-            _ => match input.observed {
-                // No running time (a raw stream with B-frames has no PTS): the frame's own
-                // timecode is the only thing that tells its place in presentation order.
-                Some(o) if o.rate == rate => {
-                    let per_day = i64::from(Timecode::frames_per_day(rate, o.timecode.drop_frame));
-                    let delta = i64::from(o.timecode.frame_of_day(rate)) - latch.frame_of_day;
-                    // Nearest wrap: a stream crossing midnight moves forward, not back 24 h.
-                    let wrapped = delta.rem_euclid(per_day);
-                    if wrapped > per_day / 2 {
-                        wrapped - per_day
-                    } else {
-                        wrapped
+            // No PTS (h264parse gives a raw elementary stream with B-frames only DTS): decode
+            // order says where the frame is to within the reorder depth, and the frame's own
+            // timecode says exactly where, if it is within that depth; a timecode further off
+            // is a wrong one (e.g. GStreamer 1.22's writer omits hh:mm:ss at 00:00:00:xx).
+            _ => {
+                let decoded = input
+                    .decode_running_ns
+                    .zip(latch.decode_running_ns)
+                    .map(|(now, anchor)| rate.ns_to_frames(now.saturating_sub(anchor)));
+                let stated = input
+                    .observed
+                    .filter(|o| o.rate == rate)
+                    .map(|o| latch.position_of(&o.timecode));
+                match (stated, decoded) {
+                    (Some(stated), Some(decoded))
+                        if (stated - decoded).abs() <= MAX_REORDER_FRAMES =>
+                    {
+                        stated
                     }
+                    (_, Some(decoded)) => decoded,
+                    (Some(stated), None) => stated,
+                    (None, None) => latch.last_position + 1,
                 }
-                _ => latch.last_position + 1,
-            },
+            }
         };
         if let Some(l) = self.latch.as_mut() {
             l.last_position = position;
@@ -377,7 +406,12 @@ impl Latcher {
         }
     }
 
-    fn latch_on(&mut self, observed: &Observed, input: &FrameInput, reason: LatchReason) -> FrameTiming {
+    fn latch_on(
+        &mut self,
+        observed: &Observed,
+        input: &FrameInput,
+        reason: LatchReason,
+    ) -> FrameTiming {
         let tc = observed.timecode;
         let rate = observed.rate;
         let frac_ns = rate
@@ -394,12 +428,18 @@ impl Latcher {
             (DateAnchor::Date(date), _, previous) => {
                 let expected = previous.and_then(|p| {
                     let (running, anchor) = (input.running_ns?, p.running_ns?);
-                    Some(p.clock.utc_ns(p.rate().ns_to_frames(running.saturating_sub(anchor))))
+                    Some(
+                        p.clock
+                            .utc_ns(p.rate().ns_to_frames(running.saturating_sub(anchor))),
+                    )
                 });
                 match expected {
-                    Some(expected) => {
-                        utc::resolve_nearest(tc.seconds_of_day(), frac_ns, &self.rule.zone, expected)
-                    }
+                    Some(expected) => utc::resolve_nearest(
+                        tc.seconds_of_day(),
+                        frac_ns,
+                        &self.rule.zone,
+                        expected,
+                    ),
                     None => utc::resolve_on_date(tc.seconds_of_day(), &self.rule.zone, *date),
                 }
             }
@@ -418,13 +458,19 @@ impl Latcher {
         self.install(observed, input, second_ns, reason)
     }
 
-    fn relatch_near(&mut self, observed: &Observed, input: &FrameInput, expected_ns: i64) -> FrameTiming {
+    fn relatch_near(
+        &mut self,
+        observed: &Observed,
+        input: &FrameInput,
+        expected_ns: i64,
+    ) -> FrameTiming {
         let tc = observed.timecode;
         let frac_ns = observed
             .rate
             .frames_to_ns(i64::from(tc.frames))
             .saturating_add(observed.offset_ns);
-        let second_ns = utc::resolve_nearest(tc.seconds_of_day(), frac_ns, &self.rule.zone, expected_ns);
+        let second_ns =
+            utc::resolve_nearest(tc.seconds_of_day(), frac_ns, &self.rule.zone, expected_ns);
         self.install(observed, input, second_ns, LatchReason::Resync)
     }
 
@@ -443,6 +489,7 @@ impl Latcher {
             frame_of_day: i64::from(tc.frame_of_day(rate)),
             clock,
             running_ns: input.running_ns,
+            decode_running_ns: input.decode_running_ns,
             last_position: 0,
         });
         FrameTiming {
