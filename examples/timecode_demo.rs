@@ -65,12 +65,15 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-/// The current UTC time of day minus 10 s, as a timecode at `rate`.
-fn default_start(rate: (u32, u32)) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+/// The current local time of day in `zone` (UTC if None) minus 10 s, as a timecode at `rate`.
+fn default_start(rate: (u32, u32), zone: Option<&str>) -> String {
+    let tz = zone
+        .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = jiff::Timestamp::now().to_zoned_datetime(tz).time();
+    let now = u64::from(local.hour() as u8) * 3600
+        + u64::from(local.minute() as u8) * 60
+        + u64::from(local.second() as u8);
     let tod = (now + 86_400 - 10) % 86_400;
     let drop = rate.1 == 1001 && (rate.0 == 30000 || rate.0 == 60000);
     // Frame 2 keeps clear of the labels drop-frame skips at the start of a minute.
@@ -92,7 +95,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let start = options
         .start
         .clone()
-        .unwrap_or_else(|| default_start(options.rate));
+        .unwrap_or_else(|| default_start(options.rate, options.time_zone.as_deref()));
     let file = match &options.keep {
         Some(path) => path.clone(),
         None => std::env::temp_dir().join(format!("lockstep-demo-{}.h264", std::process::id())),
@@ -104,7 +107,6 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         "videotestsrc num-buffers={frames} pattern=ball ! \
          video/x-raw,format=I420,width=320,height=180,framerate={num}/{den} ! \
          timecodestamper drop-frame={drop} set-internal-timecode=\"{start}\" ! \
-         timeoverlay time-mode=time-code ! \
          x264enc speed-preset=ultrafast bframes=2 key-int-max=30 option-string=pic-struct=1 ! \
          video/x-h264,stream-format=avc,alignment=au ! h264parse update-timecode=true ! \
          video/x-h264,stream-format=byte-stream,alignment=au ! filesink location=\"{file}\"",

@@ -99,7 +99,7 @@ impl Settings {
                 ));
             }
             (Some(name), false) => {
-                Zone::iana(name).map_err(|e| format!("Invalid time-zone '{name}': {e}"))?
+                Zone::iana(name).map_err(|e| format!("Invalid time-zone: {e}"))?
             }
             (None, true) => Zone::fixed_offset(self.utc_offset)
                 .map_err(|e| format!("Invalid utc-offset {}: {e}", self.utc_offset))?,
@@ -263,6 +263,8 @@ pub struct TimecodeParse {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The counters of the last run, readable after the element stopped.
+    last_stats: Mutex<Stats>,
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the data is plain
@@ -831,10 +833,10 @@ impl TimecodeParse {
     }
 
     fn stats(&self) -> gst::Structure {
-        let stats = lock(&self.state)
-            .as_ref()
-            .map(|s| s.stats)
-            .unwrap_or_default();
+        let stats = match lock(&self.state).as_ref() {
+            Some(state) => state.stats,
+            None => *lock(&self.last_stats),
+        };
         gst::Structure::builder("timecodeparse-stats")
             .field("frames", stats.frames)
             .field("embedded", stats.embedded)
@@ -916,6 +918,7 @@ impl ObjectSubclass for TimecodeParse {
             srcpad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
+            last_stats: Mutex::new(Stats::default()),
         }
     }
 }
@@ -1124,8 +1127,10 @@ impl ElementImpl for TimecodeParse {
             }
         }
         let ret = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToReady {
-            *lock(&self.state) = None;
+        if transition == gst::StateChange::PausedToReady
+            && let Some(state) = lock(&self.state).take()
+        {
+            *lock(&self.last_stats) = state.stats;
         }
         Ok(ret)
     }
