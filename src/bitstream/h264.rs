@@ -1,0 +1,1859 @@
+// SPDX-License-Identifier: MPL-2.0
+//! H.264: the SPS/PPS subset that decides how a picture timing SEI is laid out, and the clock
+//! timestamps of that SEI (H.264 D.1.3 syntax, D.2.3 semantics).
+//!
+//! The layout of pic_timing depends on the *active* SPS (HRD delay lengths,
+//! pic_struct_present_flag, time_offset_length), and the SEI comes before the slice that says
+//! which SPS is active. [`H264Reader`] therefore keeps the pic_timing payload of an access unit
+//! aside and parses it once the first slice header has named its PPS, and so its SPS.
+
+use super::bits::{BitReader, BitWriter, unescape_rbsp};
+use super::nal::{NalUnits, header_window};
+use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
+use super::vui::VuiCommon;
+use super::{
+    AccessUnitInfo, AccessUnitReader, ClockTimestamp, Fault, FaultSet, NalFraming, ParseError,
+    VuiTiming,
+};
+
+/// nal_unit_type values (H.264 Table 7-1) this reader looks at.
+pub mod nal_type {
+    pub const SLICE_NON_IDR: u8 = 1;
+    pub const SLICE_DATA_PARTITION_A: u8 = 2;
+    pub const SLICE_IDR: u8 = 5;
+    pub const SEI: u8 = 6;
+    pub const SPS: u8 = 7;
+    pub const PPS: u8 = 8;
+    pub const AUD: u8 = 9;
+}
+
+/// SEI payloadType of pic_timing (H.264 D.1.1).
+pub const PAYLOAD_TYPE_PIC_TIMING: u32 = 1;
+
+/// seq_parameter_set_id is 0..31 (H.264 7.4.2.1.1).
+pub const MAX_SPS_COUNT: usize = 32;
+/// pic_parameter_set_id is 0..255 (H.264 7.4.2.2).
+pub const MAX_PPS_COUNT: usize = 256;
+
+/// NumClockTS by pic_struct (H.264 Table D-1).
+pub const NUM_CLOCK_TS: [u8; 9] = [1, 1, 1, 2, 2, 3, 3, 2, 3];
+
+/// profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices
+/// (H.264 7.3.2.1.1).
+const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
+
+/// How many escaped bytes of a slice NAL unit are unescaped to read the start of its header:
+/// three ue(v) of at most 63 bits each plus emulation prevention bytes fit easily.
+const SLICE_HEADER_PREFIX: usize = 48;
+
+/// hrd_parameters() (H.264 E.1.2). The per-CPB bit rate and size values are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H264Hrd {
+    /// cpb_cnt_minus1 + 1 (1..=32).
+    pub cpb_cnt: u8,
+    pub bit_rate_scale: u8,
+    pub cpb_size_scale: u8,
+    /// initial_cpb_removal_delay_length_minus1 + 1 (1..=32).
+    pub initial_cpb_removal_delay_length: u8,
+    /// cpb_removal_delay_length_minus1 + 1 (1..=32): bits of cpb_removal_delay in pic_timing.
+    pub cpb_removal_delay_length: u8,
+    /// dpb_output_delay_length_minus1 + 1 (1..=32): bits of dpb_output_delay in pic_timing.
+    pub dpb_output_delay_length: u8,
+    /// time_offset_length (0..=31): bits of time_offset in pic_timing; 0 means absent.
+    pub time_offset_length: u8,
+}
+
+impl H264Hrd {
+    fn read(r: &mut BitReader<'_>) -> Result<Self, ParseError> {
+        let cpb_cnt = r.ue_max(31, "cpb_cnt_minus1")? as u8 + 1;
+        let bit_rate_scale = r.u(4)? as u8;
+        let cpb_size_scale = r.u(4)? as u8;
+        for _ in 0..cpb_cnt {
+            r.ue()?; // bit_rate_value_minus1
+            r.ue()?; // cpb_size_value_minus1
+            r.flag()?; // cbr_flag
+        }
+        Ok(H264Hrd {
+            cpb_cnt,
+            bit_rate_scale,
+            cpb_size_scale,
+            initial_cpb_removal_delay_length: r.u(5)? as u8 + 1,
+            cpb_removal_delay_length: r.u(5)? as u8 + 1,
+            dpb_output_delay_length: r.u(5)? as u8 + 1,
+            time_offset_length: r.u(5)? as u8,
+        })
+    }
+
+    fn write(&self, w: &mut BitWriter) {
+        let cpb_cnt = self.cpb_cnt.clamp(1, 32);
+        w.ue(u32::from(cpb_cnt) - 1);
+        w.u(4, u32::from(self.bit_rate_scale))
+            .u(4, u32::from(self.cpb_size_scale));
+        for i in 0..u32::from(cpb_cnt) {
+            // Arbitrary but plausible values; the reader skips them.
+            w.ue(1000 * (i + 1)).ue(2000 * (i + 1)).flag(i % 2 == 1);
+        }
+        for length in [
+            self.initial_cpb_removal_delay_length,
+            self.cpb_removal_delay_length,
+            self.dpb_output_delay_length,
+        ] {
+            w.u(5, u32::from(length.clamp(1, 32)) - 1);
+        }
+        w.u(5, u32::from(self.time_offset_length));
+    }
+}
+
+/// timing_info in the VUI (H.264 E.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H264TimingInfo {
+    pub num_units_in_tick: u32,
+    pub time_scale: u32,
+    pub fixed_frame_rate: bool,
+}
+
+/// vui_parameters() up to pic_struct_present_flag (H.264 E.1.1); bitstream_restriction is not
+/// read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H264Vui {
+    pub common: VuiCommon,
+    pub timing: Option<H264TimingInfo>,
+    pub nal_hrd: Option<H264Hrd>,
+    pub vcl_hrd: Option<H264Hrd>,
+    /// low_delay_hrd_flag (present only with an HRD; false otherwise).
+    pub low_delay_hrd: bool,
+    pub pic_struct_present: bool,
+}
+
+impl H264Vui {
+    fn read(r: &mut BitReader<'_>) -> Result<Self, ParseError> {
+        let common = VuiCommon::read(r)?;
+        let timing = if r.flag()? {
+            Some(H264TimingInfo {
+                num_units_in_tick: r.u(32)?,
+                time_scale: r.u(32)?,
+                fixed_frame_rate: r.flag()?,
+            })
+        } else {
+            None
+        };
+        let nal_hrd = if r.flag()? {
+            Some(H264Hrd::read(r)?)
+        } else {
+            None
+        };
+        let vcl_hrd = if r.flag()? {
+            Some(H264Hrd::read(r)?)
+        } else {
+            None
+        };
+        let low_delay_hrd = if nal_hrd.is_some() || vcl_hrd.is_some() {
+            r.flag()?
+        } else {
+            false
+        };
+        let pic_struct_present = r.flag()?;
+        Ok(H264Vui {
+            common,
+            timing,
+            nal_hrd,
+            vcl_hrd,
+            low_delay_hrd,
+            pic_struct_present,
+        })
+    }
+
+    fn write(&self, w: &mut BitWriter) {
+        self.common.write(w);
+        w.flag(self.timing.is_some());
+        if let Some(timing) = self.timing {
+            w.u(32, timing.num_units_in_tick).u(32, timing.time_scale);
+            w.flag(timing.fixed_frame_rate);
+        }
+        for hrd in [self.nal_hrd, self.vcl_hrd] {
+            w.flag(hrd.is_some());
+            if let Some(hrd) = hrd {
+                hrd.write(w);
+            }
+        }
+        if self.nal_hrd.is_some() || self.vcl_hrd.is_some() {
+            w.flag(self.low_delay_hrd);
+        }
+        w.flag(self.pic_struct_present);
+        w.flag(false); // bitstream_restriction_flag
+    }
+}
+
+/// seq_parameter_set_data() (H.264 7.3.2.1.1), the fields up to and including the VUI part
+/// that pic_timing depends on. Lengths are stored as lengths (`..._minus4 + 4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H264Sps {
+    pub profile_idc: u8,
+    /// constraint_set0..5_flag and reserved_zero_2bits, as the byte they are coded in.
+    pub constraint_flags: u8,
+    pub level_idc: u8,
+    pub seq_parameter_set_id: u8,
+    /// 1 (4:2:0) unless a high profile codes it.
+    pub chroma_format_idc: u8,
+    pub separate_colour_plane: bool,
+    pub bit_depth_luma: u8,
+    pub bit_depth_chroma: u8,
+    pub qpprime_y_zero_transform_bypass: bool,
+    /// seq_scaling_matrix_present_flag (the lists themselves are skipped).
+    pub seq_scaling_matrix_present: bool,
+    pub log2_max_frame_num: u8,
+    pub pic_order_cnt_type: u8,
+    /// log2_max_pic_order_cnt_lsb_minus4 + 4 for pic_order_cnt_type 0, else 0.
+    pub log2_max_pic_order_cnt_lsb: u8,
+    /// num_ref_frames_in_pic_order_cnt_cycle for pic_order_cnt_type 1, else 0.
+    pub num_ref_frames_in_pic_order_cnt_cycle: u8,
+    pub max_num_ref_frames: u32,
+    pub gaps_in_frame_num_value_allowed: bool,
+    /// pic_width_in_mbs_minus1 + 1.
+    pub pic_width_in_mbs: u32,
+    /// pic_height_in_map_units_minus1 + 1.
+    pub pic_height_in_map_units: u32,
+    pub frame_mbs_only: bool,
+    pub mb_adaptive_frame_field: bool,
+    pub direct_8x8_inference: bool,
+    /// frame_crop_{left,right,top,bottom}_offset when frame_cropping_flag.
+    pub frame_cropping: Option<[u32; 4]>,
+    pub vui: Option<H264Vui>,
+}
+
+impl H264Sps {
+    /// A plausible Baseline 320x180 SPS without VUI; a starting point for building test
+    /// streams.
+    pub fn example(seq_parameter_set_id: u8) -> Self {
+        H264Sps {
+            profile_idc: 66,
+            constraint_flags: 0xc0,
+            level_idc: 21,
+            seq_parameter_set_id,
+            chroma_format_idc: 1,
+            bit_depth_luma: 8,
+            bit_depth_chroma: 8,
+            log2_max_frame_num: 4,
+            log2_max_pic_order_cnt_lsb: 6,
+            max_num_ref_frames: 1,
+            pic_width_in_mbs: 20,
+            pic_height_in_map_units: 12,
+            frame_mbs_only: true,
+            direct_8x8_inference: true,
+            frame_cropping: Some([0, 0, 0, 6]),
+            ..Default::default()
+        }
+    }
+
+    /// How pic_timing is laid out under this SPS (H.264 D.1.3 with the E.2.2 inference of
+    /// time_offset_length: 24 only when *no* HRD is present; an HRD that says 0 means 0).
+    pub fn pic_timing_layout(&self) -> PicTimingLayout {
+        let Some(vui) = &self.vui else {
+            return PicTimingLayout {
+                cpb_dpb_delay_lengths: None,
+                pic_struct_present: false,
+                time_offset_length: 24,
+            };
+        };
+        // NAL HRD first, then VCL: the two must agree on these lengths (E.2.2).
+        let hrd = vui.nal_hrd.or(vui.vcl_hrd);
+        PicTimingLayout {
+            cpb_dpb_delay_lengths: hrd
+                .map(|h| (h.cpb_removal_delay_length, h.dpb_output_delay_length)),
+            pic_struct_present: vui.pic_struct_present,
+            time_offset_length: hrd.map_or(24, |h| h.time_offset_length),
+        }
+    }
+
+    /// The VUI timing info, with H.264's field tick.
+    pub fn vui_timing(&self) -> Option<VuiTiming> {
+        let timing = self.vui?.timing?;
+        Some(VuiTiming {
+            num_units_in_tick: timing.num_units_in_tick,
+            time_scale: timing.time_scale,
+            field_ticks: true,
+        })
+    }
+
+    /// Parses seq_parameter_set_rbsp() from the RBSP after the NAL unit header.
+    pub fn parse(rbsp: &[u8]) -> Result<Self, ParseError> {
+        let mut r = BitReader::new(rbsp);
+        let mut sps = H264Sps {
+            profile_idc: r.u8()?,
+            constraint_flags: r.u8()?,
+            level_idc: r.u8()?,
+            seq_parameter_set_id: r.ue_max(31, "seq_parameter_set_id")? as u8,
+            chroma_format_idc: 1,
+            bit_depth_luma: 8,
+            bit_depth_chroma: 8,
+            ..Default::default()
+        };
+        if HIGH_PROFILES.contains(&sps.profile_idc) {
+            sps.chroma_format_idc = r.ue_max(3, "chroma_format_idc")? as u8;
+            if sps.chroma_format_idc == 3 {
+                sps.separate_colour_plane = r.flag()?;
+            }
+            sps.bit_depth_luma = r.ue_max(6, "bit_depth_luma_minus8")? as u8 + 8;
+            sps.bit_depth_chroma = r.ue_max(6, "bit_depth_chroma_minus8")? as u8 + 8;
+            sps.qpprime_y_zero_transform_bypass = r.flag()?;
+            sps.seq_scaling_matrix_present = r.flag()?;
+            if sps.seq_scaling_matrix_present {
+                let list_count = if sps.chroma_format_idc == 3 { 12 } else { 8 };
+                for i in 0..list_count {
+                    if r.flag()? {
+                        skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                    }
+                }
+            }
+        }
+        sps.log2_max_frame_num = r.ue_max(12, "log2_max_frame_num_minus4")? as u8 + 4;
+        sps.pic_order_cnt_type = r.ue_max(2, "pic_order_cnt_type")? as u8;
+        match sps.pic_order_cnt_type {
+            0 => {
+                sps.log2_max_pic_order_cnt_lsb =
+                    r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")? as u8 + 4;
+            }
+            1 => {
+                r.flag()?; // delta_pic_order_always_zero_flag
+                r.se()?; // offset_for_non_ref_pic
+                r.se()?; // offset_for_top_to_bottom_field
+                sps.num_ref_frames_in_pic_order_cnt_cycle =
+                    r.ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")? as u8;
+                for _ in 0..sps.num_ref_frames_in_pic_order_cnt_cycle {
+                    r.se()?; // offset_for_ref_frame[i]
+                }
+            }
+            _ => {}
+        }
+        sps.max_num_ref_frames = r.ue()?;
+        sps.gaps_in_frame_num_value_allowed = r.flag()?;
+        sps.pic_width_in_mbs = r.ue_max(u32::MAX - 1, "pic_width_in_mbs_minus1")? + 1;
+        sps.pic_height_in_map_units = r.ue_max(u32::MAX - 1, "pic_height_in_map_units_minus1")? + 1;
+        sps.frame_mbs_only = r.flag()?;
+        if !sps.frame_mbs_only {
+            sps.mb_adaptive_frame_field = r.flag()?;
+        }
+        sps.direct_8x8_inference = r.flag()?;
+        if r.flag()? {
+            sps.frame_cropping = Some([r.ue()?, r.ue()?, r.ue()?, r.ue()?]);
+        }
+        if r.flag()? {
+            sps.vui = Some(H264Vui::read(&mut r)?);
+        }
+        Ok(sps)
+    }
+
+    /// The escaped SPS NAL unit (header `67`), for building test streams. Scaling lists, when
+    /// `seq_scaling_matrix_present` is set (high profiles only), are written with a fixed
+    /// pattern that covers explicit lists, absent lists and the early end of a list
+    /// (useDefaultScalingMatrixFlag).
+    pub fn to_nal(&self) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        w.u(8, u32::from(self.profile_idc))
+            .u(8, u32::from(self.constraint_flags))
+            .u(8, u32::from(self.level_idc))
+            .ue(u32::from(self.seq_parameter_set_id));
+        if HIGH_PROFILES.contains(&self.profile_idc) {
+            w.ue(u32::from(self.chroma_format_idc));
+            if self.chroma_format_idc == 3 {
+                w.flag(self.separate_colour_plane);
+            }
+            w.ue(u32::from(self.bit_depth_luma.saturating_sub(8)))
+                .ue(u32::from(self.bit_depth_chroma.saturating_sub(8)))
+                .flag(self.qpprime_y_zero_transform_bypass)
+                .flag(self.seq_scaling_matrix_present);
+            if self.seq_scaling_matrix_present {
+                let list_count = if self.chroma_format_idc == 3 { 12 } else { 8 };
+                for i in 0..list_count {
+                    let present = i % 3 != 1;
+                    w.flag(present);
+                    if present {
+                        write_scaling_list(&mut w, if i < 6 { 16 } else { 64 }, i);
+                    }
+                }
+            }
+        }
+        w.ue(u32::from(self.log2_max_frame_num.saturating_sub(4)))
+            .ue(u32::from(self.pic_order_cnt_type));
+        match self.pic_order_cnt_type {
+            0 => {
+                w.ue(u32::from(self.log2_max_pic_order_cnt_lsb.saturating_sub(4)));
+            }
+            1 => {
+                w.flag(false).se(-1).se(1);
+                w.ue(u32::from(self.num_ref_frames_in_pic_order_cnt_cycle));
+                for i in 0..i32::from(self.num_ref_frames_in_pic_order_cnt_cycle) {
+                    w.se(2 * i - 3);
+                }
+            }
+            _ => {}
+        }
+        w.ue(self.max_num_ref_frames)
+            .flag(self.gaps_in_frame_num_value_allowed)
+            .ue(self.pic_width_in_mbs.saturating_sub(1))
+            .ue(self.pic_height_in_map_units.saturating_sub(1))
+            .flag(self.frame_mbs_only);
+        if !self.frame_mbs_only {
+            w.flag(self.mb_adaptive_frame_field);
+        }
+        w.flag(self.direct_8x8_inference);
+        w.flag(self.frame_cropping.is_some());
+        if let Some(offsets) = self.frame_cropping {
+            for offset in offsets {
+                w.ue(offset);
+            }
+        }
+        w.flag(self.vui.is_some());
+        if let Some(vui) = &self.vui {
+            vui.write(&mut w);
+        }
+        w.rbsp_trailing_bits();
+        let mut nal = vec![0x60 | nal_type::SPS];
+        nal.extend_from_slice(&w.to_nal_payload());
+        nal
+    }
+}
+
+/// scaling_list() (H.264 7.3.2.1.1.1): only the delta_scale values are coded; a nextScale of 0
+/// ends the list early.
+fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), ParseError> {
+    let mut last_scale: i32 = 8;
+    let mut next_scale: i32 = 8;
+    for _ in 0..size {
+        if next_scale != 0 {
+            let delta_scale = r.se()?;
+            if !(-128..=127).contains(&delta_scale) {
+                return Err(ParseError::Invalid("delta_scale"));
+            }
+            next_scale = (last_scale + delta_scale + 256) % 256;
+        }
+        if next_scale != 0 {
+            last_scale = next_scale;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a scaling list that [`skip_scaling_list`] reads: list `index` 2 stops at once
+/// (delta −8 makes nextScale 0), the others run their full size with varying deltas.
+fn write_scaling_list(w: &mut BitWriter, size: usize, index: usize) {
+    let mut last_scale: i32 = 8;
+    let mut next_scale: i32 = 8;
+    for j in 0..size {
+        if next_scale != 0 {
+            let delta = if index == 2 {
+                -8
+            } else {
+                ((j * 7 + index) % 11) as i32 - 5
+            };
+            // Keep the scale in 1..=255 so the list does not end by accident.
+            let delta = if index != 2 && (last_scale + delta) <= 0 {
+                1
+            } else {
+                delta
+            };
+            w.se(delta);
+            next_scale = (last_scale + delta + 256) % 256;
+        }
+        if next_scale != 0 {
+            last_scale = next_scale;
+        }
+    }
+}
+
+/// The part of pic_parameter_set_rbsp() this reader needs: pic_parameter_set_id and
+/// seq_parameter_set_id (H.264 7.3.2.2).
+pub fn parse_pps_ids(rbsp: &[u8]) -> Result<(u8, u8), ParseError> {
+    let mut r = BitReader::new(rbsp);
+    let pps_id = r.ue_max(255, "pic_parameter_set_id")? as u8;
+    let sps_id = r.ue_max(31, "seq_parameter_set_id")? as u8;
+    Ok((pps_id, sps_id))
+}
+
+/// A minimal valid PPS NAL unit (CAVLC, one slice group), for building test streams.
+pub fn pps_nal(pic_parameter_set_id: u8, seq_parameter_set_id: u8) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    w.ue(u32::from(pic_parameter_set_id))
+        .ue(u32::from(seq_parameter_set_id))
+        .flag(false) // entropy_coding_mode_flag
+        .flag(false) // bottom_field_pic_order_in_frame_present_flag
+        .ue(0) // num_slice_groups_minus1
+        .ue(0) // num_ref_idx_l0_default_active_minus1
+        .ue(0) // num_ref_idx_l1_default_active_minus1
+        .flag(false) // weighted_pred_flag
+        .u(2, 0) // weighted_bipred_idc
+        .se(0) // pic_init_qp_minus26
+        .se(0) // pic_init_qs_minus26
+        .se(0) // chroma_qp_index_offset
+        .flag(true) // deblocking_filter_control_present_flag
+        .flag(false) // constrained_intra_pred_flag
+        .flag(false) // redundant_pic_cnt_present_flag
+        .rbsp_trailing_bits();
+    let mut nal = vec![0x60 | nal_type::PPS];
+    nal.extend_from_slice(&w.to_nal_payload());
+    nal
+}
+
+/// The first three fields of slice_header() (H.264 7.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceHeaderStart {
+    pub first_mb_in_slice: u32,
+    pub slice_type: u8,
+    pub pic_parameter_set_id: u8,
+}
+
+impl SliceHeaderStart {
+    /// Reads from the RBSP after the NAL unit header (a prefix of it is enough).
+    pub fn parse(rbsp: &[u8]) -> Result<Self, ParseError> {
+        let mut r = BitReader::new(rbsp);
+        Ok(SliceHeaderStart {
+            first_mb_in_slice: r.ue()?,
+            slice_type: r.ue_max(9, "slice_type")? as u8,
+            pic_parameter_set_id: r.ue_max(255, "pic_parameter_set_id")? as u8,
+        })
+    }
+}
+
+/// The start of a slice NAL unit (an I slice with first_mb_in_slice 0 of an IDR picture, or a
+/// P slice of a non-IDR picture) followed by filler bits; enough for the reader, not for a
+/// decoder. For building test streams.
+pub fn slice_nal(idr: bool, pic_parameter_set_id: u8) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    w.ue(0) // first_mb_in_slice
+        .ue(if idr { 7 } else { 5 }) // slice_type: I or P, all slices of the picture
+        .ue(u32::from(pic_parameter_set_id))
+        .u(32, 0x0000_0001) // the rest of a slice: contains 00 00 00 to exercise escaping
+        .u(16, 0xbeef)
+        .rbsp_trailing_bits();
+    let header = if idr {
+        0x60 | nal_type::SLICE_IDR
+    } else {
+        0x40 | nal_type::SLICE_NON_IDR
+    };
+    let mut nal = vec![header];
+    nal.extend_from_slice(&w.to_nal_payload());
+    nal
+}
+
+/// How pic_timing is laid out: what the active SPS says (H.264 D.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PicTimingLayout {
+    /// (cpb_removal_delay length, dpb_output_delay length) when CpbDpbDelaysPresentFlag.
+    pub cpb_dpb_delay_lengths: Option<(u8, u8)>,
+    pub pic_struct_present: bool,
+    /// Bits of time_offset (0 = absent).
+    pub time_offset_length: u8,
+}
+
+/// A parsed pic_timing SEI message (H.264 D.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PicTiming {
+    pub cpb_removal_delay: Option<u32>,
+    pub dpb_output_delay: Option<u32>,
+    pub pic_struct: Option<u8>,
+    /// One entry per clock of Table D-1 (NumClockTS), None where clock_timestamp_flag is 0;
+    /// entries past NumClockTS are None.
+    pub clock_timestamps: [Option<ClockTimestamp>; 3],
+}
+
+impl PicTiming {
+    /// Parses a pic_timing payload. Any field out of range (pic_struct > 8, seconds > 59, ...)
+    /// rejects the whole message.
+    pub fn parse(payload: &[u8], layout: &PicTimingLayout) -> Result<Self, ParseError> {
+        let mut r = BitReader::new(payload);
+        let mut timing = PicTiming::default();
+        if let Some((cpb_len, dpb_len)) = layout.cpb_dpb_delay_lengths {
+            timing.cpb_removal_delay = Some(r.u(u32::from(cpb_len))?);
+            timing.dpb_output_delay = Some(r.u(u32::from(dpb_len))?);
+        }
+        if !layout.pic_struct_present {
+            return Ok(timing);
+        }
+        let pic_struct = r.u(4)? as u8;
+        let num_clock_ts = *NUM_CLOCK_TS
+            .get(usize::from(pic_struct))
+            .ok_or(ParseError::Invalid("pic_struct"))?;
+        timing.pic_struct = Some(pic_struct);
+        for slot in timing
+            .clock_timestamps
+            .iter_mut()
+            .take(usize::from(num_clock_ts))
+        {
+            if !r.flag()? {
+                continue;
+            }
+            let mut clock = ClockTimestamp {
+                ct_type: r.u(2)? as u8,
+                nuit_field_based: r.flag()?,
+                counting_type: r.u(5)? as u8,
+                full_timestamp: r.flag()?,
+                discontinuity: r.flag()?,
+                cnt_dropped: r.flag()?,
+                n_frames: r.u(8)? as u16,
+                ..Default::default()
+            };
+            read_time_of_day(&mut r, &mut clock)?;
+            clock.time_offset = r.i(u32::from(layout.time_offset_length))?;
+            *slot = Some(clock);
+        }
+        Ok(timing)
+    }
+
+    /// The clocks with clock_timestamp_flag = 1, in order.
+    pub fn clocks(&self) -> impl Iterator<Item = &ClockTimestamp> {
+        self.clock_timestamps.iter().flatten()
+    }
+
+    /// The pic_timing payload (with payload alignment bits) under `layout`. Writes
+    /// NumClockTS(pic_struct) clock slots; a missing `pic_struct` is written as 0 when the
+    /// layout has one. Values are written as given (time_offset in time_offset_length bits, the
+    /// H.264 fields in their widths), so out-of-range values are a caller bug.
+    pub fn to_payload(&self, layout: &PicTimingLayout) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        if let Some((cpb_len, dpb_len)) = layout.cpb_dpb_delay_lengths {
+            w.u(u32::from(cpb_len), self.cpb_removal_delay.unwrap_or(0));
+            w.u(u32::from(dpb_len), self.dpb_output_delay.unwrap_or(0));
+        }
+        if layout.pic_struct_present {
+            let pic_struct = self.pic_struct.unwrap_or(0);
+            w.u(4, u32::from(pic_struct));
+            let num_clock_ts = NUM_CLOCK_TS
+                .get(usize::from(pic_struct))
+                .copied()
+                .unwrap_or(0);
+            for slot in self.clock_timestamps.iter().take(usize::from(num_clock_ts)) {
+                w.flag(slot.is_some());
+                let Some(clock) = slot else { continue };
+                w.u(2, u32::from(clock.ct_type))
+                    .flag(clock.nuit_field_based)
+                    .u(5, u32::from(clock.counting_type))
+                    .flag(clock.full_timestamp)
+                    .flag(clock.discontinuity)
+                    .flag(clock.cnt_dropped)
+                    .u(8, u32::from(clock.n_frames));
+                write_time_of_day(&mut w, clock);
+                w.i(u32::from(layout.time_offset_length), clock.time_offset);
+            }
+        }
+        w.sei_payload_alignment();
+        w.into_bytes()
+    }
+
+    /// An SEI NAL unit (header `06`) holding only this pic_timing message.
+    pub fn to_sei_nal(&self, layout: &PicTimingLayout) -> Vec<u8> {
+        write_sei_nal(
+            &[nal_type::SEI],
+            &[(PAYLOAD_TYPE_PIC_TIMING, &self.to_payload(layout))],
+        )
+    }
+}
+
+/// Reads H.264 access units: keeps SPS (by id) and the PPS → SPS map across access units,
+/// and reads the pic_timing clock timestamps of each access unit with its active SPS.
+#[derive(Debug, Clone)]
+pub struct H264Reader {
+    framing: NalFraming,
+    sps: Vec<Option<H264Sps>>,
+    /// seq_parameter_set_id of each PPS id, or None while the PPS is unknown.
+    pps_sps_id: Vec<Option<u8>>,
+    /// The SPS parsed last (in-band or codec_data).
+    last_sps_id: Option<u8>,
+    /// Reused buffer for RBSP with emulation prevention removed.
+    rbsp_buf: Vec<u8>,
+    /// The pic_timing payload of the current access unit, kept until its SPS is known.
+    pending_pic_timing: Vec<u8>,
+}
+
+impl Default for H264Reader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl H264Reader {
+    /// A reader for Annex B input with no parameter sets known.
+    pub fn new() -> Self {
+        H264Reader {
+            framing: NalFraming::AnnexB,
+            sps: vec![None; MAX_SPS_COUNT],
+            pps_sps_id: vec![None; MAX_PPS_COUNT],
+            last_sps_id: None,
+            rbsp_buf: Vec::with_capacity(256),
+            pending_pic_timing: Vec::with_capacity(32),
+        }
+    }
+
+    /// The SPS with this id, if one was parsed.
+    pub fn sps(&self, seq_parameter_set_id: u8) -> Option<&H264Sps> {
+        self.sps.get(usize::from(seq_parameter_set_id))?.as_ref()
+    }
+
+    /// The SPS parsed last, if any.
+    pub fn last_sps(&self) -> Option<&H264Sps> {
+        self.sps(self.last_sps_id?)
+    }
+
+    /// Parses an SPS or PPS NAL unit (header included) into the reader's state.
+    fn handle_parameter_set(&mut self, nal: &[u8]) -> Result<(), ParseError> {
+        let Some((&header, payload)) = nal.split_first() else {
+            return Ok(());
+        };
+        let rbsp = unescape_rbsp(payload, &mut self.rbsp_buf);
+        match header & 0x1f {
+            nal_type::SPS => {
+                let sps = H264Sps::parse(rbsp)?;
+                let id = sps.seq_parameter_set_id;
+                if let Some(slot) = self.sps.get_mut(usize::from(id)) {
+                    *slot = Some(sps);
+                    self.last_sps_id = Some(id);
+                }
+            }
+            nal_type::PPS => {
+                let (pps_id, sps_id) = parse_pps_ids(rbsp)?;
+                if let Some(slot) = self.pps_sps_id.get_mut(usize::from(pps_id)) {
+                    *slot = Some(sps_id);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The SPS active for an access unit: the SPS of the PPS its first slice names; failing
+    /// that (no slice, unknown PPS or SPS), the SPS parsed last.
+    fn active_sps(&self, slice_pps_id: Option<u8>) -> Option<&H264Sps> {
+        slice_pps_id
+            .and_then(|pps_id| *self.pps_sps_id.get(usize::from(pps_id))?)
+            .and_then(|sps_id| self.sps(sps_id))
+            .or_else(|| self.last_sps())
+    }
+
+    /// Parses avcC (ISO/IEC 14496-15 5.3.3.1 AVCDecoderConfigurationRecord), or Annex B
+    /// parameter sets if the data starts with a start code. Replaces all known parameter sets.
+    /// The framing is set before the parameter sets are read, so a broken SPS inside still
+    /// leaves the right framing; the first error is returned after every parameter set that
+    /// could be read was stored.
+    fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        self.sps.iter_mut().for_each(|s| *s = None);
+        self.pps_sps_id.iter_mut().for_each(|p| *p = None);
+        self.last_sps_id = None;
+        if super::nal::starts_with_start_code(data) {
+            self.framing = NalFraming::AnnexB;
+            let mut first_error = None;
+            for nal in super::nal::AnnexBNalUnits::new(data) {
+                if let Err(e) = self.handle_parameter_set(nal) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
+        }
+        let header = data.get(..6).ok_or(ParseError::Truncated)?;
+        if header[0] != 1 {
+            return Err(ParseError::Invalid("avcC configurationVersion"));
+        }
+        // lengthSizeMinusOne 2 (3-byte sizes) is not allowed by 14496-15.
+        let size_len = (header[4] & 0x03) + 1;
+        if size_len == 3 {
+            return Err(ParseError::Invalid("avcC lengthSizeMinusOne"));
+        }
+        self.framing = NalFraming::LengthPrefixed(size_len);
+        let mut pos = 5;
+        let mut first_error = None;
+        for count_mask in [0x1f, 0xff] {
+            // numOfSequenceParameterSets (5 bits), then numOfPictureParameterSets (8 bits).
+            let count = data.get(pos).ok_or(ParseError::Truncated)? & count_mask;
+            pos += 1;
+            for _ in 0..count {
+                let len = data.get(pos..pos + 2).ok_or(ParseError::Truncated)?;
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let nal = data
+                    .get(pos + 2..pos + 2 + len)
+                    .ok_or(ParseError::Truncated)?;
+                pos += 2 + len;
+                if let Err(e) = self.handle_parameter_set(nal) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // The high-profile tail (chroma_format, bit depths, SPS extensions) is not needed.
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl AccessUnitReader for H264Reader {
+    fn set_codec_data(&mut self, codec_data: &[u8]) -> Result<(), ParseError> {
+        self.parse_codec_data(codec_data)
+    }
+
+    fn framing(&self) -> NalFraming {
+        self.framing
+    }
+
+    fn set_framing(&mut self, framing: NalFraming) {
+        self.framing = framing;
+    }
+
+    fn read_access_unit(&mut self, data: &[u8]) -> AccessUnitInfo {
+        let mut info = AccessUnitInfo::default();
+        let mut faults = FaultSet::default();
+        let mut has_pic_timing = false;
+        let mut slice_pps_id: Option<u8> = None;
+        self.pending_pic_timing.clear();
+
+        let mut units = NalUnits::new(data, self.framing);
+        loop {
+            // A slice is looked at through a bounded window: searching for its end would scan
+            // the whole coded picture, and nothing after the first slice matters (SEI, SPS and
+            // PPS of an access unit precede its first VCL NAL unit, H.264 7.4.1.2.3).
+            if let Some(nal_start) = units.peek_start()
+                && is_slice_with_header(nal_start)
+            {
+                if nal_start[0] & 0x1f == nal_type::SLICE_IDR {
+                    info.keyframe = true;
+                }
+                let window = header_window(nal_start, 1 + SLICE_HEADER_PREFIX);
+                let rbsp = unescape_rbsp(window.get(1..).unwrap_or(&[]), &mut self.rbsp_buf);
+                match SliceHeaderStart::parse(rbsp) {
+                    Ok(start) => slice_pps_id = Some(start.pic_parameter_set_id),
+                    Err(_) => faults.insert(Fault::MalformedNal),
+                }
+                // Length-prefixed framing is still walked (cheaply) to report a broken size.
+                if matches!(units, NalUnits::LengthPrefixed(_)) {
+                    units
+                        .filter_map(Result::err)
+                        .for_each(|fault| faults.insert(fault));
+                }
+                break;
+            }
+            let Some(unit) = units.next() else { break };
+            let nal = match unit {
+                Ok(nal) => nal,
+                Err(fault) => {
+                    faults.insert(fault);
+                    continue;
+                }
+            };
+            let Some((&header, payload)) = nal.split_first() else {
+                continue;
+            };
+            if header & 0x80 != 0 {
+                // forbidden_zero_bit set: not a NAL unit we can trust.
+                faults.insert(Fault::MalformedNal);
+                continue;
+            }
+            match header & 0x1f {
+                nal_type::SPS | nal_type::PPS => {
+                    let parsed = self.handle_parameter_set(nal);
+                    faults.insert_if(parsed.is_err(), Fault::MalformedParameterSet);
+                }
+                nal_type::SEI => {
+                    let rbsp = unescape_rbsp(payload, &mut self.rbsp_buf);
+                    for message in SeiMessages::new(rbsp) {
+                        match message {
+                            Ok(m) if m.payload_type == PAYLOAD_TYPE_PIC_TIMING => {
+                                // One pic_timing per access unit (D.2.3); the first one wins.
+                                if !has_pic_timing {
+                                    has_pic_timing = true;
+                                    self.pending_pic_timing.extend_from_slice(m.payload);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => faults.insert(Fault::MalformedSei),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let active = self.active_sps(slice_pps_id);
+        info.timing = active.and_then(H264Sps::vui_timing);
+        if has_pic_timing {
+            match active {
+                None => faults.insert(Fault::SeiWithoutSps),
+                Some(sps) => {
+                    match PicTiming::parse(&self.pending_pic_timing, &sps.pic_timing_layout()) {
+                        Ok(timing) => {
+                            info.pic_struct = timing.pic_struct;
+                            info.clocks.extend(timing.clocks());
+                        }
+                        Err(_) => faults.insert(Fault::MalformedSei),
+                    }
+                }
+            }
+        }
+        info.faults = faults.to_vec();
+        info
+    }
+}
+
+/// True for a NAL unit that starts with a slice_header(): a coded slice (1), an IDR slice (5)
+/// or slice data partition A (2), with forbidden_zero_bit clear.
+fn is_slice_with_header(nal: &[u8]) -> bool {
+    nal.first().is_some_and(|&header| {
+        header & 0x80 == 0
+            && matches!(
+                header & 0x1f,
+                nal_type::SLICE_NON_IDR | nal_type::SLICE_DATA_PARTITION_A | nal_type::SLICE_IDR
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitstream::nal::{write_annex_b, write_length_prefixed};
+    use crate::bitstream::sei::write_sei_nal;
+    use crate::bitstream::testutil::{
+        H264Rules, check_au, expected_dump, fixture, header_number, split_access_units,
+    };
+    use crate::bitstream::vui::{AspectRatio, ColourDescription, EXTENDED_SAR, VideoSignalType};
+    use proptest::prelude::*;
+
+    fn hrd(cpb_len: u8, dpb_len: u8, time_offset_length: u8) -> H264Hrd {
+        H264Hrd {
+            cpb_cnt: 1,
+            bit_rate_scale: 4,
+            cpb_size_scale: 6,
+            initial_cpb_removal_delay_length: 24,
+            cpb_removal_delay_length: cpb_len,
+            dpb_output_delay_length: dpb_len,
+            time_offset_length,
+        }
+    }
+
+    /// A Baseline SPS with a VUI: 30 fps field tick, these HRDs, pic_struct_present_flag.
+    fn sps_with(
+        id: u8,
+        nal_hrd: Option<H264Hrd>,
+        vcl_hrd: Option<H264Hrd>,
+        pic_struct_present: bool,
+    ) -> H264Sps {
+        H264Sps {
+            vui: Some(H264Vui {
+                timing: Some(H264TimingInfo {
+                    num_units_in_tick: 1,
+                    time_scale: 60,
+                    fixed_frame_rate: true,
+                }),
+                nal_hrd,
+                vcl_hrd,
+                low_delay_hrd: false,
+                pic_struct_present,
+                ..Default::default()
+            }),
+            ..H264Sps::example(id)
+        }
+    }
+
+    fn clock(h: u8, m: u8, s: u8, frames: u16) -> ClockTimestamp {
+        ClockTimestamp {
+            ct_type: 0,
+            nuit_field_based: true,
+            counting_type: 0,
+            full_timestamp: true,
+            n_frames: frames,
+            seconds: Some(s),
+            minutes: Some(m),
+            hours: Some(h),
+            ..Default::default()
+        }
+    }
+
+    fn pic_timing(pic_struct: u8, clocks: &[Option<ClockTimestamp>]) -> PicTiming {
+        let mut timing = PicTiming {
+            pic_struct: Some(pic_struct),
+            ..Default::default()
+        };
+        for (slot, clock) in timing.clock_timestamps.iter_mut().zip(clocks) {
+            *slot = *clock;
+        }
+        timing
+    }
+
+    /// SPS, PPS 0 → SPS, then the SEI NAL units, then an IDR slice.
+    fn access_unit(sps: &H264Sps, sei_nals: &[Vec<u8>]) -> Vec<u8> {
+        let sps_nal = sps.to_nal();
+        let pps = pps_nal(0, sps.seq_parameter_set_id);
+        let slice = slice_nal(true, 0);
+        let mut nals: Vec<&[u8]> = vec![&[0x09, 0xf0], &sps_nal, &pps];
+        nals.extend(sei_nals.iter().map(Vec::as_slice));
+        nals.push(&slice);
+        write_annex_b(&nals)
+    }
+
+    fn read_one(data: &[u8]) -> AccessUnitInfo {
+        H264Reader::new().read_access_unit(data)
+    }
+
+    #[test]
+    fn sps_round_trips_through_the_writer() {
+        let mut variants = vec![
+            H264Sps::example(0),
+            sps_with(1, None, None, true),
+            sps_with(2, Some(hrd(10, 7, 0)), None, true),
+            sps_with(3, None, Some(hrd(24, 24, 24)), false),
+            sps_with(4, Some(hrd(32, 1, 31)), Some(hrd(32, 1, 31)), true),
+        ];
+        // High profiles: chroma formats, bit depths, scaling matrices (8 and 12 lists).
+        for (profile_idc, chroma_format_idc) in [(100, 1), (110, 0), (122, 2), (244, 3)] {
+            let mut sps = sps_with(5, None, None, true);
+            sps.profile_idc = profile_idc;
+            sps.chroma_format_idc = chroma_format_idc;
+            sps.separate_colour_plane = chroma_format_idc == 3;
+            sps.bit_depth_luma = 10;
+            sps.bit_depth_chroma = 9;
+            sps.seq_scaling_matrix_present = true;
+            variants.push(sps);
+        }
+        // pic_order_cnt_type 1 and 2, interlaced, no cropping.
+        let mut sps = sps_with(6, Some(hrd(10, 7, 0)), None, true);
+        sps.pic_order_cnt_type = 1;
+        sps.log2_max_pic_order_cnt_lsb = 0;
+        sps.num_ref_frames_in_pic_order_cnt_cycle = 3;
+        sps.frame_mbs_only = false;
+        sps.mb_adaptive_frame_field = true;
+        sps.frame_cropping = None;
+        variants.push(sps);
+        let mut sps = H264Sps::example(31);
+        sps.pic_order_cnt_type = 2;
+        sps.log2_max_pic_order_cnt_lsb = 0;
+        variants.push(sps);
+        // Every common VUI part, extended SAR.
+        let mut sps = sps_with(7, None, None, true);
+        if let Some(vui) = sps.vui.as_mut() {
+            vui.common.aspect_ratio = Some(AspectRatio {
+                aspect_ratio_idc: EXTENDED_SAR,
+                sar_width: 4,
+                sar_height: 3,
+            });
+            vui.common.overscan_appropriate = Some(true);
+            vui.common.video_signal_type = Some(VideoSignalType {
+                video_format: 5,
+                video_full_range: false,
+                colour_description: Some(ColourDescription {
+                    colour_primaries: 1,
+                    transfer_characteristics: 1,
+                    matrix_coefficients: 1,
+                }),
+            });
+            vui.common.chroma_sample_loc = Some((0, 2));
+        }
+        variants.push(sps);
+        for sps in variants {
+            let nal = sps.to_nal();
+            let mut buf = Vec::new();
+            let parsed = H264Sps::parse(unescape_rbsp(&nal[1..], &mut buf));
+            assert_eq!(parsed, Ok(sps), "{sps:?}");
+        }
+    }
+
+    #[test]
+    fn sps_without_vui_gives_no_timing_and_no_clocks() {
+        let sps = H264Sps::example(0);
+        assert_eq!(sps.vui_timing(), None);
+        assert_eq!(sps.pic_timing_layout().cpb_dpb_delay_lengths, None);
+        assert!(!sps.pic_timing_layout().pic_struct_present);
+        // A pic_timing SEI under such an SPS carries nothing (and is not a fault).
+        let sei = write_sei_nal(&[6], &[(1, &[0x80])]);
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(info.clocks, []);
+        assert_eq!(info.pic_struct, None);
+        assert_eq!(info.timing, None);
+        assert_eq!(info.faults, []);
+        assert!(info.keyframe);
+    }
+
+    #[test]
+    fn layouts_from_hrd() {
+        // No HRD: time_offset_length is inferred to be 24.
+        let none = sps_with(0, None, None, true).pic_timing_layout();
+        assert_eq!(
+            none,
+            PicTimingLayout {
+                cpb_dpb_delay_lengths: None,
+                pic_struct_present: true,
+                time_offset_length: 24
+            }
+        );
+        // An HRD that says 0 means 0, not 24.
+        let nal = sps_with(0, Some(hrd(10, 7, 0)), None, true).pic_timing_layout();
+        assert_eq!(
+            nal,
+            PicTimingLayout {
+                cpb_dpb_delay_lengths: Some((10, 7)),
+                pic_struct_present: true,
+                time_offset_length: 0
+            }
+        );
+        let vcl = sps_with(0, None, Some(hrd(5, 6, 7)), false).pic_timing_layout();
+        assert_eq!(
+            vcl,
+            PicTimingLayout {
+                cpb_dpb_delay_lengths: Some((5, 6)),
+                pic_struct_present: false,
+                time_offset_length: 7
+            }
+        );
+        // Both: the NAL HRD is used.
+        let both =
+            sps_with(0, Some(hrd(10, 7, 0)), Some(hrd(20, 21, 22)), true).pic_timing_layout();
+        assert_eq!(both.cpb_dpb_delay_lengths, Some((10, 7)));
+        assert_eq!(both.time_offset_length, 0);
+    }
+
+    #[test]
+    fn time_offset_is_24_bits_without_hrd_and_absent_with_a_zero_length_hrd() {
+        let mut c = clock(16, 30, 0, 10);
+        c.time_offset = -5;
+        let sps = sps_with(0, None, None, true);
+        let timing = pic_timing(0, &[Some(c)]);
+        let payload = timing.to_payload(&sps.pic_timing_layout());
+        // 4 (pic_struct) + 1 + 19 + 17 (full time) + 24 (time_offset) = 65 bits → 9 bytes.
+        assert_eq!(payload.len(), 9);
+        let info = read_one(&access_unit(
+            &sps,
+            &[timing.to_sei_nal(&sps.pic_timing_layout())],
+        ));
+        assert_eq!(info.clocks, [c]);
+        assert_eq!(info.faults, []);
+
+        let sps = sps_with(0, Some(hrd(10, 7, 0)), None, true);
+        let mut timing = pic_timing(0, &[Some(clock(16, 30, 0, 10))]);
+        timing.cpb_removal_delay = Some(1023);
+        timing.dpb_output_delay = Some(4);
+        let payload = timing.to_payload(&sps.pic_timing_layout());
+        // 17 (delays) + 4 + 1 + 19 + 17 = 58 bits → 8 bytes.
+        assert_eq!(payload.len(), 8);
+        assert_eq!(
+            PicTiming::parse(&payload, &sps.pic_timing_layout()),
+            Ok(timing)
+        );
+        let info = read_one(&access_unit(
+            &sps,
+            &[timing.to_sei_nal(&sps.pic_timing_layout())],
+        ));
+        assert_eq!(info.clocks, [clock(16, 30, 0, 10)]);
+        assert_eq!(info.pic_struct, Some(0));
+        assert_eq!(
+            info.timing,
+            Some(VuiTiming {
+                num_units_in_tick: 1,
+                time_scale: 60,
+                field_ticks: true
+            })
+        );
+    }
+
+    #[test]
+    fn pic_struct_absent_means_no_clocks() {
+        let sps = sps_with(0, Some(hrd(10, 7, 0)), None, false);
+        let timing = PicTiming {
+            cpb_removal_delay: Some(2),
+            dpb_output_delay: Some(0),
+            ..Default::default()
+        };
+        let payload = timing.to_payload(&sps.pic_timing_layout());
+        assert_eq!(
+            PicTiming::parse(&payload, &sps.pic_timing_layout()),
+            Ok(timing)
+        );
+        let info = read_one(&access_unit(
+            &sps,
+            &[timing.to_sei_nal(&sps.pic_timing_layout())],
+        ));
+        assert_eq!(info.clocks, []);
+        assert_eq!(info.pic_struct, None);
+        assert_eq!(info.faults, []);
+    }
+
+    #[test]
+    fn several_clocks_for_field_and_repeat_pic_structs() {
+        let sps = sps_with(0, None, None, true);
+        let layout = sps.pic_timing_layout();
+        let a = clock(1, 2, 3, 4);
+        let mut b = clock(1, 2, 3, 5);
+        b.ct_type = 1;
+        b.nuit_field_based = false;
+        let mut c = clock(23, 59, 59, 29);
+        c.discontinuity = true;
+        c.cnt_dropped = true;
+        c.counting_type = 4;
+        c.time_offset = 0x7f_ffff;
+        for (pic_struct, clocks) in [
+            (3u8, vec![Some(a), Some(b)]),
+            (4, vec![None, Some(b)]),
+            (5, vec![Some(a), Some(b), Some(c)]),
+            (6, vec![Some(c), None, Some(a)]),
+            (7, vec![Some(a), Some(c)]),
+            (8, vec![None, None, None]),
+        ] {
+            assert_eq!(
+                usize::from(NUM_CLOCK_TS[usize::from(pic_struct)]),
+                clocks.len()
+            );
+            let timing = pic_timing(pic_struct, &clocks);
+            let info = read_one(&access_unit(&sps, &[timing.to_sei_nal(&layout)]));
+            let expected: Vec<ClockTimestamp> = clocks.iter().flatten().copied().collect();
+            assert_eq!(info.clocks, expected, "pic_struct {pic_struct}");
+            assert_eq!(info.pic_struct, Some(pic_struct));
+            assert_eq!(info.faults, []);
+        }
+    }
+
+    #[test]
+    fn partial_timestamps() {
+        let sps = sps_with(0, None, None, true);
+        let layout = sps.pic_timing_layout();
+        let partial = |seconds, minutes, hours| ClockTimestamp {
+            counting_type: 4,
+            full_timestamp: false,
+            n_frames: 2,
+            seconds,
+            minutes,
+            hours,
+            ..Default::default()
+        };
+        for c in [
+            partial(None, None, None),
+            partial(Some(0), None, None),
+            partial(Some(59), Some(1), None),
+            partial(Some(30), Some(10), Some(5)),
+        ] {
+            let info = read_one(&access_unit(
+                &sps,
+                &[pic_timing(0, &[Some(c)]).to_sei_nal(&layout)],
+            ));
+            assert_eq!(info.clocks, [c]);
+        }
+    }
+
+    #[test]
+    fn emulation_prevention_inside_the_payload() {
+        // 24-bit delays of 0 and a clock of all zeros put long zero runs in the payload.
+        let sps = sps_with(0, Some(hrd(24, 24, 24)), None, true);
+        let layout = sps.pic_timing_layout();
+        let zero_clock = ClockTimestamp {
+            full_timestamp: true,
+            seconds: Some(0),
+            minutes: Some(0),
+            hours: Some(0),
+            time_offset: 1,
+            ..Default::default()
+        };
+        let timing = PicTiming {
+            cpb_removal_delay: Some(0),
+            dpb_output_delay: Some(1),
+            pic_struct: Some(0),
+            clock_timestamps: [Some(zero_clock), None, None],
+        };
+        let payload = timing.to_payload(&layout);
+        assert!(
+            payload
+                .windows(3)
+                .any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 3),
+            "{payload:02x?}"
+        );
+        let sei = timing.to_sei_nal(&layout);
+        assert!(
+            sei.windows(3).any(|w| w == [0, 0, 3]),
+            "not escaped: {sei:02x?}"
+        );
+        assert!(!sei.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2));
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(info.clocks, [zero_clock]);
+        assert_eq!(info.faults, []);
+    }
+
+    #[test]
+    fn several_messages_in_one_sei_nal_and_large_type_and_size() {
+        let sps = sps_with(0, None, None, true);
+        let layout = sps.pic_timing_layout();
+        let mut user_data =
+            b"\xdc\x45\xe9\xbd\xe6\xd9\x48\xb7\x96\x2c\xd8\x20\xd9\x23\xee\xef".to_vec();
+        user_data.extend(std::iter::repeat_n(b'x', 400)); // payloadSize 416 = ff a1
+        let payload = pic_timing(0, &[Some(clock(10, 0, 0, 1))]).to_payload(&layout);
+        let sei = write_sei_nal(
+            &[6],
+            &[
+                (5, &user_data),
+                (300, &[1, 2, 3]),
+                (1, &payload),
+                (6, &[0x84, 0x80]),
+            ],
+        );
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(info.clocks, [clock(10, 0, 0, 1)]);
+        assert_eq!(info.faults, []);
+    }
+
+    #[test]
+    fn two_sps_with_different_layouts_selected_by_pps() {
+        let sps_hrd = sps_with(3, Some(hrd(10, 7, 0)), None, true);
+        let sps_plain = sps_with(9, None, None, true);
+        let c = clock(12, 34, 56, 7);
+        let sei_hrd = pic_timing(0, &[Some(c)]);
+        let sei_hrd = PicTiming {
+            cpb_removal_delay: Some(99),
+            dpb_output_delay: Some(3),
+            ..sei_hrd
+        };
+        let sei_hrd = sei_hrd.to_sei_nal(&sps_hrd.pic_timing_layout());
+        let sei_plain = pic_timing(0, &[Some(c)]).to_sei_nal(&sps_plain.pic_timing_layout());
+        let mut reader = H264Reader::new();
+        let parameter_sets = write_annex_b(&[
+            &sps_hrd.to_nal(),
+            &sps_plain.to_nal(),
+            &pps_nal(1, 3),
+            &pps_nal(2, 9),
+        ]);
+        // The AU that carries only the parameter sets has no SEI and no slice.
+        let info = reader.read_access_unit(&parameter_sets);
+        assert_eq!(info.faults, []);
+        assert_eq!(info.clocks, []);
+        for _ in 0..2 {
+            // The last SPS parsed is the plain one, but the slice names PPS 1 → SPS 3 (HRD).
+            let info = reader.read_access_unit(&write_annex_b(&[&sei_hrd, &slice_nal(false, 1)]));
+            assert_eq!(
+                (info.clocks.as_slice(), info.faults.as_slice()),
+                (&[c][..], &[][..])
+            );
+            assert!(!info.keyframe);
+            let info = reader.read_access_unit(&write_annex_b(&[&sei_plain, &slice_nal(true, 2)]));
+            assert_eq!(
+                (info.clocks.as_slice(), info.faults.as_slice()),
+                (&[c][..], &[][..])
+            );
+            assert!(info.keyframe);
+        }
+        // With the wrong SPS (the slice names the other PPS) the bits do not line up: the
+        // HRD-less layout reads the 17 delay bits as pic_struct and clocks.
+        let info = reader.read_access_unit(&write_annex_b(&[&sei_hrd, &slice_nal(false, 2)]));
+        assert_ne!(info.clocks, [c]);
+        // No slice: the SPS parsed last (the plain one) is used.
+        let info = reader.read_access_unit(&write_annex_b(&[&sei_plain]));
+        assert_eq!(info.clocks, [c]);
+        // A slice naming an unknown PPS falls back to the last SPS too.
+        let info = reader.read_access_unit(&write_annex_b(&[&sei_plain, &slice_nal(false, 200)]));
+        assert_eq!(info.clocks, [c]);
+    }
+
+    #[test]
+    fn sei_before_any_sps() {
+        let sps = sps_with(0, None, None, true);
+        let sei = pic_timing(0, &[Some(clock(1, 1, 1, 1))]).to_sei_nal(&sps.pic_timing_layout());
+        let mut reader = H264Reader::new();
+        let info = reader.read_access_unit(&write_annex_b(&[&sei, &slice_nal(true, 0)]));
+        assert_eq!(info.faults, [Fault::SeiWithoutSps]);
+        assert_eq!(info.clocks, []);
+        assert_eq!(info.timing, None);
+        assert!(info.keyframe);
+        // Once the SPS (and PPS) arrive, the same SEI reads.
+        let info = reader.read_access_unit(&access_unit(&sps, &[sei]));
+        assert_eq!(info.clocks, [clock(1, 1, 1, 1)]);
+    }
+
+    #[test]
+    fn out_of_range_values_are_malformed_sei() {
+        let sps = sps_with(0, None, None, true);
+        let layout = sps.pic_timing_layout();
+        let mut bad_seconds = clock(1, 1, 1, 1);
+        bad_seconds.seconds = Some(60);
+        let mut bad_minutes = clock(1, 1, 1, 1);
+        bad_minutes.minutes = Some(63);
+        let mut bad_hours = clock(1, 1, 1, 1);
+        bad_hours.hours = Some(24);
+        for bad in [bad_seconds, bad_minutes, bad_hours] {
+            let info = read_one(&access_unit(
+                &sps,
+                &[pic_timing(0, &[Some(bad)]).to_sei_nal(&layout)],
+            ));
+            assert_eq!(
+                (info.clocks.as_slice(), info.faults.as_slice()),
+                (&[][..], &[Fault::MalformedSei][..])
+            );
+        }
+        // pic_struct 9..15 are reserved.
+        let mut w = BitWriter::new();
+        w.u(4, 9).u(8, 0xff).sei_payload_alignment();
+        let sei = write_sei_nal(&[6], &[(1, w.as_bytes())]);
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(
+            (info.pic_struct, info.faults.as_slice()),
+            (None, &[Fault::MalformedSei][..])
+        );
+        // counting_type above 6 is reserved but kept.
+        let mut odd = clock(1, 1, 1, 1);
+        odd.counting_type = 31;
+        odd.ct_type = 3;
+        let info = read_one(&access_unit(
+            &sps,
+            &[pic_timing(0, &[Some(odd)]).to_sei_nal(&layout)],
+        ));
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[odd][..], &[][..])
+        );
+    }
+
+    #[test]
+    fn broken_sei_framing_keeps_the_pic_timing_before_it() {
+        let sps = sps_with(0, None, None, true);
+        let payload =
+            pic_timing(0, &[Some(clock(2, 3, 4, 5))]).to_payload(&sps.pic_timing_layout());
+        // pic_timing, then stray `80 04 80` as left by GStreamer 1.22.0 h264parse.
+        let mut sei = vec![6, 1, payload.len() as u8];
+        sei.extend_from_slice(&payload);
+        sei.extend_from_slice(&[0x80, 0x04, 0x80]);
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(info.clocks, [clock(2, 3, 4, 5)]);
+        assert_eq!(info.faults, [Fault::MalformedSei]);
+        // A truncated pic_timing payload is MalformedSei with no clocks.
+        let sei = write_sei_nal(&[6], &[(1, &payload[..3])]);
+        let info = read_one(&access_unit(&sps, &[sei]));
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[][..], &[Fault::MalformedSei][..])
+        );
+    }
+
+    #[test]
+    fn malformed_parameter_sets_and_nal_units() {
+        let sps = sps_with(0, None, None, true);
+        let mut truncated_sps = sps.to_nal();
+        truncated_sps.truncate(12);
+        let info = read_one(&write_annex_b(&[
+            &truncated_sps,
+            &[0x68, 0x00],
+            &[0x86, 0x00],
+            &[0x41],
+        ]));
+        // SPS cut in its VUI; a PPS of only zeros (Exp-Golomb too long); forbidden_zero_bit;
+        // a slice without header bits.
+        assert_eq!(
+            info.faults,
+            [Fault::MalformedNal, Fault::MalformedParameterSet]
+        );
+        let info = H264Reader::new().read_access_unit(&[0, 0, 0, 9, 0x09]);
+        assert_eq!(info.faults, []); // Annex B without a start code: nothing to read
+        let mut reader = H264Reader::new();
+        reader.set_framing(NalFraming::LengthPrefixed(4));
+        let info = reader.read_access_unit(&[0, 0, 0, 9, 0x09]);
+        assert_eq!(info.faults, [Fault::MalformedNal]);
+    }
+
+    #[test]
+    fn every_prefix_of_an_access_unit_is_safe() {
+        let sps = sps_with(0, Some(hrd(10, 7, 0)), Some(hrd(10, 7, 0)), true);
+        let mut high = sps_with(1, None, None, true);
+        high.profile_idc = 100;
+        high.seq_scaling_matrix_present = true;
+        let layout = sps.pic_timing_layout();
+        let sei = pic_timing(5, &[Some(clock(1, 2, 3, 4)), None, Some(clock(1, 2, 3, 5))])
+            .to_sei_nal(&layout);
+        let au = write_annex_b(&[
+            &[0x09, 0xf0],
+            &high.to_nal(),
+            &sps.to_nal(),
+            &pps_nal(0, 0),
+            &sei,
+            &slice_nal(true, 0),
+        ]);
+        let full = read_one(&au);
+        assert_eq!(full.clocks.len(), 2);
+        for len in 0..au.len() {
+            let _ = read_one(&au[..len]);
+        }
+        let nal_units: Vec<&[u8]> = crate::bitstream::nal::AnnexBNalUnits::new(&au).collect();
+        let prefixed = write_length_prefixed(&nal_units, 2);
+        let mut reader = H264Reader::new();
+        reader.set_framing(NalFraming::LengthPrefixed(2));
+        assert_eq!(reader.read_access_unit(&prefixed).clocks, full.clocks);
+        for len in 0..prefixed.len() {
+            let _ = reader.read_access_unit(&prefixed[..len]);
+        }
+    }
+
+    fn avcc(size_len: u8, sps: &[&[u8]], pps: &[&[u8]]) -> Vec<u8> {
+        let mut out = vec![1, 100, 0, 30, 0xfc | (size_len - 1), 0xe0 | sps.len() as u8];
+        for nal in sps {
+            out.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            out.extend_from_slice(nal);
+        }
+        out.push(pps.len() as u8);
+        for nal in pps {
+            out.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            out.extend_from_slice(nal);
+        }
+        // The high-profile tail: chroma_format, bit depths, no SPS extensions.
+        out.extend_from_slice(&[0xfd, 0xf8, 0xf8, 0x00]);
+        out
+    }
+
+    #[test]
+    fn avcc_codec_data() {
+        let sps_a = sps_with(0, Some(hrd(10, 7, 0)), None, true);
+        let sps_b = sps_with(1, None, None, true);
+        let c = clock(20, 0, 0, 0);
+        let sei = pic_timing(0, &[Some(c)]).to_sei_nal(&sps_a.pic_timing_layout());
+        for size_len in [1u8, 2, 4] {
+            let mut reader = H264Reader::new();
+            let codec_data = avcc(
+                size_len,
+                &[&sps_b.to_nal(), &sps_a.to_nal()],
+                &[&pps_nal(0, 0), &pps_nal(1, 1)],
+            );
+            assert_eq!(reader.set_codec_data(&codec_data), Ok(()));
+            assert_eq!(reader.framing(), NalFraming::LengthPrefixed(size_len));
+            assert_eq!(reader.sps(0), Some(&sps_a));
+            assert_eq!(reader.sps(1), Some(&sps_b));
+            let au = write_length_prefixed(&[&[0x09, 0xf0], &sei, &slice_nal(true, 0)], size_len);
+            let info = reader.read_access_unit(&au);
+            assert_eq!(info.clocks, [c]);
+            assert_eq!(info.faults, []);
+        }
+        let mut reader = H264Reader::new();
+        let good = avcc(4, &[&sps_a.to_nal()], &[&pps_nal(0, 0)]);
+        assert_eq!(
+            reader.set_codec_data(&good[..3]),
+            Err(ParseError::Truncated)
+        );
+        assert_eq!(
+            reader.set_codec_data(&good[..good.len() - 8]),
+            Err(ParseError::Truncated)
+        );
+        let mut bad_version = good.clone();
+        bad_version[0] = 0;
+        assert!(matches!(
+            reader.set_codec_data(&bad_version),
+            Err(ParseError::Invalid(_))
+        ));
+        let mut three_byte_sizes = good.clone();
+        three_byte_sizes[4] = 0xfe;
+        assert!(matches!(
+            reader.set_codec_data(&three_byte_sizes),
+            Err(ParseError::Invalid(_))
+        ));
+        // A broken SPS inside: the others are kept, the error is reported.
+        let mut broken = sps_b.to_nal();
+        broken.truncate(6);
+        let codec_data = avcc(4, &[&broken, &sps_a.to_nal()], &[&pps_nal(0, 0)]);
+        assert_eq!(
+            reader.set_codec_data(&codec_data),
+            Err(ParseError::Truncated)
+        );
+        assert_eq!(reader.framing(), NalFraming::LengthPrefixed(4));
+        assert_eq!(reader.sps(0), Some(&sps_a));
+        // Annex B parameter sets as codec_data.
+        let annex_b = write_annex_b(&[&sps_a.to_nal(), &pps_nal(0, 0)]);
+        reader.set_framing(NalFraming::LengthPrefixed(4));
+        assert_eq!(reader.set_codec_data(&annex_b), Ok(()));
+        assert_eq!(reader.framing(), NalFraming::AnnexB);
+        assert_eq!(reader.last_sps(), Some(&sps_a));
+    }
+
+    /// Every H.264 fixture: split into access units, read in decode order, compare with the
+    /// independent reader's dump.
+    fn check_fixture(name: &str) -> Vec<AccessUnitInfo> {
+        let data = fixture(name);
+        let (header, expected) = expected_dump(name);
+        let mut reader = H264Reader::new();
+        let infos: Vec<AccessUnitInfo> = split_access_units::<H264Rules>(&data)
+            .into_iter()
+            .map(|au| reader.read_access_unit(au))
+            .collect();
+        assert_eq!(infos.len(), expected.len(), "{name}: access unit count");
+        for (info, exp) in infos.iter().zip(&expected) {
+            check_au(info, exp);
+            if exp.warning {
+                assert_eq!(info.faults, [Fault::MalformedSei], "{}", exp.line);
+            } else {
+                assert_eq!(info.faults, [], "{}", exp.line);
+            }
+        }
+        // The SPS agrees with the dump's header.
+        let layout = reader.last_sps().unwrap().pic_timing_layout();
+        let cpb_dpb = layout
+            .cpb_dpb_delay_lengths
+            .map_or((0, 0), |(c, d)| (i64::from(c), i64::from(d)));
+        assert_eq!(Some(cpb_dpb.0), header_number(&header, "cpb_len"), "{name}");
+        assert_eq!(Some(cpb_dpb.1), header_number(&header, "dpb_len"), "{name}");
+        assert_eq!(
+            Some(i64::from(layout.time_offset_length)),
+            header_number(&header, "time_offset_length")
+        );
+        assert_eq!(
+            Some(i64::from(layout.pic_struct_present)),
+            header_number(&header, "pic_struct_present_flag")
+        );
+        let timing = infos[0].timing.unwrap();
+        assert_eq!(
+            Some(i64::from(timing.num_units_in_tick)),
+            header_number(&header, "num_units_in_tick")
+        );
+        assert_eq!(
+            Some(i64::from(timing.time_scale)),
+            header_number(&header, "time_scale")
+        );
+        assert!(infos[0].keyframe, "{name}: the first picture is IDR");
+        infos
+    }
+
+    #[test]
+    fn fixture_30fps_bframes_hrd() {
+        let infos = check_fixture("h264_30fps_ndf_bframes_hrd_gst.h264");
+        assert_eq!(infos.len(), 60);
+        assert_eq!(infos[0].timing.unwrap().frame_rate(), Some((30, 1)));
+        assert_eq!(infos[0].pic_struct, Some(0));
+    }
+
+    #[test]
+    fn fixture_2997_drop_frame() {
+        let infos = check_fixture("h264_2997fps_df_py.h264");
+        assert_eq!(infos[0].timing.unwrap().frame_rate(), Some((30000, 1001)));
+        // cnt_dropped_flag only on 00:01:00;02.
+        let dropped: Vec<_> = infos
+            .iter()
+            .flat_map(|i| &i.clocks)
+            .filter(|c| c.cnt_dropped)
+            .collect();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(
+            (dropped[0].minutes, dropped[0].seconds, dropped[0].n_frames),
+            (Some(1), Some(0), 2)
+        );
+    }
+
+    #[test]
+    fn fixture_5994_drop_frame() {
+        let infos = check_fixture("h264_5994fps_df_py.h264");
+        assert_eq!(infos[0].timing.unwrap().frame_rate(), Some((60000, 1001)));
+        assert!(
+            infos
+                .iter()
+                .flat_map(|i| &i.clocks)
+                .all(|c| c.counting_type == 6)
+        );
+    }
+
+    #[test]
+    fn fixture_25fps_midnight() {
+        let infos = check_fixture("h264_25fps_ndf_midnight_py.h264");
+        assert_eq!(infos[0].timing.unwrap().frame_rate(), Some((25, 1)));
+    }
+
+    #[test]
+    fn fixture_23976fps() {
+        let infos = check_fixture("h264_23976fps_ndf_py.h264");
+        assert_eq!(infos[0].timing.unwrap().frame_rate(), Some((24000, 1001)));
+    }
+
+    #[test]
+    fn fixture_no_timecode() {
+        let infos = check_fixture("h264_30fps_no_timecode.h264");
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.clocks.is_empty() && i.pic_struct == Some(0))
+        );
+    }
+
+    #[test]
+    fn fixture_malformed_sei_keeps_the_timecode() {
+        let infos = check_fixture("h264_30fps_ndf_gst122_malformed_sei.h264");
+        assert_eq!(infos.len(), 30);
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.clocks.len() == 1 && i.faults == [Fault::MalformedSei])
+        );
+        let first = infos[0].clocks[0];
+        assert_eq!(
+            (first.hours, first.minutes, first.seconds, first.n_frames),
+            (Some(16), Some(30), Some(0), 10)
+        );
+    }
+
+    #[test]
+    fn fixture_as_length_prefixed_with_avcc() {
+        // The same stream converted to avcC + 4-byte lengths reads the same.
+        let name = "h264_30fps_ndf_bframes_hrd_gst.h264";
+        let data = fixture(name);
+        let aus = split_access_units::<H264Rules>(&data);
+        let mut annex_b_reader = H264Reader::new();
+        let mut avc_reader = H264Reader::new();
+        let first_nals: Vec<&[u8]> = crate::bitstream::nal::AnnexBNalUnits::new(aus[0]).collect();
+        let sps: Vec<&[u8]> = first_nals
+            .iter()
+            .copied()
+            .filter(|n| n[0] & 0x1f == 7)
+            .collect();
+        let pps: Vec<&[u8]> = first_nals
+            .iter()
+            .copied()
+            .filter(|n| n[0] & 0x1f == 8)
+            .collect();
+        avc_reader.set_codec_data(&avcc(4, &sps, &pps)).unwrap();
+        for au in aus {
+            let nals: Vec<&[u8]> = crate::bitstream::nal::AnnexBNalUnits::new(au)
+                .filter(|n| !matches!(n[0] & 0x1f, 7 | 8))
+                .collect();
+            let expected = annex_b_reader.read_access_unit(au);
+            assert_eq!(
+                avc_reader.read_access_unit(&write_length_prefixed(&nals, 4)),
+                expected
+            );
+        }
+    }
+
+    fn arb_clock() -> impl Strategy<Value = ClockTimestamp> {
+        let time = prop_oneof![
+            (0u8..60, 0u8..60, 0u8..24).prop_map(|(s, m, h)| (true, Some(s), Some(m), Some(h))),
+            Just((false, None, None, None)),
+            (0u8..60).prop_map(|s| (false, Some(s), None, None)),
+            (0u8..60, 0u8..60).prop_map(|(s, m)| (false, Some(s), Some(m), None)),
+            (0u8..60, 0u8..60, 0u8..24).prop_map(|(s, m, h)| (false, Some(s), Some(m), Some(h))),
+        ];
+        (
+            0u8..4,
+            any::<bool>(),
+            0u8..32,
+            any::<bool>(),
+            any::<bool>(),
+            0u16..256,
+            time,
+            any::<i32>(),
+        )
+            .prop_map(
+                |(
+                    ct_type,
+                    nuit,
+                    counting_type,
+                    discontinuity,
+                    cnt_dropped,
+                    n_frames,
+                    time,
+                    offset,
+                )| ClockTimestamp {
+                    ct_type,
+                    nuit_field_based: nuit,
+                    counting_type,
+                    full_timestamp: time.0,
+                    discontinuity,
+                    cnt_dropped,
+                    n_frames,
+                    seconds: time.1,
+                    minutes: time.2,
+                    hours: time.3,
+                    // Reduced to the layout's time_offset_length by the test.
+                    time_offset: offset,
+                },
+            )
+    }
+
+    fn arb_hrd() -> impl Strategy<Value = H264Hrd> {
+        (1u8..=4, 1u8..=32, 1u8..=32, 1u8..=32, 0u8..=31).prop_map(
+            |(cpb_cnt, init, cpb, dpb, tol)| H264Hrd {
+                cpb_cnt,
+                bit_rate_scale: 3,
+                cpb_size_scale: 5,
+                initial_cpb_removal_delay_length: init,
+                cpb_removal_delay_length: cpb,
+                dpb_output_delay_length: dpb,
+                time_offset_length: tol,
+            },
+        )
+    }
+
+    /// `value` wrapped into the range of an i(`bits`) field.
+    fn fit_signed(value: i32, bits: u8) -> i32 {
+        match bits {
+            0 => 0,
+            32.. => value,
+            _ => {
+                let shift = 32 - u32::from(bits);
+                (value << shift) >> shift
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_clocks_and_layouts_round_trip(
+            nal_hrd in proptest::option::of(arb_hrd()),
+            vcl_hrd in proptest::option::of(arb_hrd()),
+            pic_struct_present in any::<bool>(),
+            pic_struct in 0u8..=8,
+            clocks in proptest::collection::vec(proptest::option::of(arb_clock()), 3),
+            delays in (any::<u32>(), any::<u32>()),
+            high_profile in any::<bool>(),
+            sps_id in 0u8..32,
+        ) {
+            let mut sps = sps_with(sps_id, nal_hrd, vcl_hrd, pic_struct_present);
+            if high_profile {
+                sps.profile_idc = 100;
+                sps.seq_scaling_matrix_present = true;
+            }
+            let layout = sps.pic_timing_layout();
+            let mut timing = PicTiming::default();
+            if let Some((cpb_len, dpb_len)) = layout.cpb_dpb_delay_lengths {
+                let mask = |bits: u8| if bits >= 32 { u32::MAX } else { (1u32 << bits) - 1 };
+                timing.cpb_removal_delay = Some(delays.0 & mask(cpb_len));
+                timing.dpb_output_delay = Some(delays.1 & mask(dpb_len));
+            }
+            if pic_struct_present {
+                timing.pic_struct = Some(pic_struct);
+                let n = usize::from(NUM_CLOCK_TS[usize::from(pic_struct)]);
+                for (slot, clock) in timing.clock_timestamps.iter_mut().zip(&clocks).take(n) {
+                    *slot = clock.map(|mut c| {
+                        c.time_offset = fit_signed(c.time_offset, layout.time_offset_length);
+                        c
+                    });
+                }
+            }
+            prop_assert_eq!(PicTiming::parse(&timing.to_payload(&layout), &layout), Ok(timing));
+            let info = read_one(&access_unit(&sps, &[timing.to_sei_nal(&layout)]));
+            prop_assert_eq!(&info.faults, &[]);
+            prop_assert_eq!(info.clocks, timing.clocks().copied().collect::<Vec<_>>());
+            prop_assert_eq!(info.pic_struct, timing.pic_struct);
+            let mut buf = Vec::new();
+            let nal = sps.to_nal();
+            prop_assert_eq!(H264Sps::parse(unescape_rbsp(&nal[1..], &mut buf)), Ok(sps));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(
+                prop_oneof![
+                    Just(0u8), Just(1u8), Just(3u8), Just(0x06u8), Just(0x67u8), Just(0xffu8),
+                    any::<u8>()
+                ],
+                0..512),
+            size_len in 0u8..=4,
+        ) {
+            let mut reader = H264Reader::new();
+            let _ = reader.read_access_unit(&data);
+            reader.set_framing(NalFraming::LengthPrefixed(size_len));
+            let _ = reader.read_access_unit(&data);
+            let _ = reader.set_codec_data(&data);
+            let _ = reader.read_access_unit(&data);
+        }
+
+        #[test]
+        fn mutated_access_units_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let sps = sps_with(0, Some(hrd(10, 7, 0)), None, true);
+            let sei = pic_timing(3, &[Some(clock(1, 2, 3, 4)), Some(clock(1, 2, 3, 5))])
+                .to_sei_nal(&sps.pic_timing_layout());
+            let mut au = access_unit(&sps, &[sei]);
+            for (index, value) in flips {
+                let i = index.index(au.len());
+                au[i] ^= value;
+            }
+            let mut reader = H264Reader::new();
+            let _ = reader.read_access_unit(&au);
+            let _ = reader.read_access_unit(&au);
+        }
+    }
+}

@@ -1,0 +1,1806 @@
+// SPDX-License-Identifier: MPL-2.0
+//! H.265: the time_code SEI (payloadType 136; H.265 D.2.27 syntax, D.3.27 semantics) and the
+//! SPS subset up to the VUI timing info.
+//!
+//! Unlike H.264 pic_timing, time_code is self-contained: no parameter set is needed to parse
+//! it. The SPS is read only for the VUI timing (the frame rate that gives n_frames a meaning),
+//! and the active SPS is taken to be the one parsed last.
+
+use super::bits::{BitReader, BitWriter, unescape_rbsp};
+use super::nal::{AnnexBNalUnitsRev, NalUnits};
+use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
+use super::vui::VuiCommon;
+use super::{
+    AccessUnitInfo, AccessUnitReader, ClockTimestamp, Fault, FaultSet, NalFraming, ParseError,
+    VuiTiming,
+};
+
+/// nal_unit_type values (H.265 Table 7-1) this reader looks at.
+pub mod nal_type {
+    /// IRAP pictures are 16..=23 (BLA_W_LP .. RSV_IRAP_VCL23).
+    pub const IRAP_FIRST: u8 = 16;
+    pub const IRAP_LAST: u8 = 23;
+    pub const IDR_W_RADL: u8 = 19;
+    pub const TRAIL_R: u8 = 1;
+    pub const VPS: u8 = 32;
+    pub const SPS: u8 = 33;
+    pub const PPS: u8 = 34;
+    pub const AUD: u8 = 35;
+    pub const PREFIX_SEI: u8 = 39;
+    pub const SUFFIX_SEI: u8 = 40;
+}
+
+/// SEI payloadType of time_code (H.265 D.2.1).
+pub const PAYLOAD_TYPE_TIME_CODE: u32 = 136;
+
+/// sps_seq_parameter_set_id is 0..15 (H.265 7.4.3.2.1).
+pub const MAX_SPS_COUNT: usize = 16;
+
+/// The 2-byte NAL unit header (H.265 7.3.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NalHeader {
+    pub nal_unit_type: u8,
+    pub nuh_layer_id: u8,
+    pub nuh_temporal_id_plus1: u8,
+}
+
+impl NalHeader {
+    /// None if the NAL unit is shorter than its header or forbidden_zero_bit is set.
+    pub fn parse(nal: &[u8]) -> Option<Self> {
+        let (&b0, &b1) = (nal.first()?, nal.get(1)?);
+        if b0 & 0x80 != 0 {
+            return None;
+        }
+        Some(NalHeader {
+            nal_unit_type: (b0 >> 1) & 0x3f,
+            nuh_layer_id: ((b0 & 1) << 5) | (b1 >> 3),
+            nuh_temporal_id_plus1: b1 & 0x07,
+        })
+    }
+
+    /// The two header bytes for a layer-0 NAL unit of this type with temporal id 0.
+    pub fn bytes(nal_unit_type: u8) -> [u8; 2] {
+        [(nal_unit_type & 0x3f) << 1, 1]
+    }
+}
+
+/// A parsed time_code SEI message (H.265 D.2.27).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeCode {
+    /// num_clock_ts (0..=3; 0 is not allowed by D.3.27 but carries nothing and is tolerated).
+    pub num_clock_ts: u8,
+    /// None where clock_timestamp_flag is 0; entries past num_clock_ts are None.
+    pub clock_timestamps: [Option<ClockTimestamp>; 3],
+    /// time_offset_length of each clock as coded (0 when absent).
+    pub time_offset_lengths: [u8; 3],
+}
+
+impl TimeCode {
+    /// A time_code with these clocks (at most 3 are used), each time_offset coded in as few
+    /// bits as it needs (none when it is 0).
+    pub fn new(clocks: &[Option<ClockTimestamp>]) -> Self {
+        let mut tc = TimeCode {
+            num_clock_ts: clocks.len().min(3) as u8,
+            ..Default::default()
+        };
+        for (i, clock) in clocks.iter().take(3).enumerate() {
+            tc.clock_timestamps[i] = *clock;
+            tc.time_offset_lengths[i] = clock.map_or(0, |c| minimal_signed_length(c.time_offset));
+        }
+        tc
+    }
+
+    /// Parses a time_code payload. Any field out of range (seconds > 59, ...) rejects the
+    /// whole message.
+    pub fn parse(payload: &[u8]) -> Result<Self, ParseError> {
+        let mut r = BitReader::new(payload);
+        let mut tc = TimeCode {
+            num_clock_ts: r.u(2)? as u8,
+            ..Default::default()
+        };
+        for i in 0..usize::from(tc.num_clock_ts) {
+            if !r.flag()? {
+                continue;
+            }
+            let mut clock = ClockTimestamp {
+                // H.265 has no ct_type.
+                ct_type: 0,
+                nuit_field_based: r.flag()?,
+                counting_type: r.u(5)? as u8,
+                full_timestamp: r.flag()?,
+                discontinuity: r.flag()?,
+                cnt_dropped: r.flag()?,
+                n_frames: r.u(9)? as u16,
+                ..Default::default()
+            };
+            read_time_of_day(&mut r, &mut clock)?;
+            // Inside the clock_timestamp_flag branch (D.2.27; HM and FFmpeg agree, GStreamer
+            // reads it outside).
+            let time_offset_length = r.u(5)? as u8;
+            clock.time_offset = r.i(u32::from(time_offset_length))?;
+            tc.time_offset_lengths[i] = time_offset_length;
+            tc.clock_timestamps[i] = Some(clock);
+        }
+        Ok(tc)
+    }
+
+    /// The clocks with clock_timestamp_flag = 1, in order.
+    pub fn clocks(&self) -> impl Iterator<Item = &ClockTimestamp> {
+        self.clock_timestamps.iter().flatten()
+    }
+
+    /// The time_code payload (with payload alignment bits). Values are written as given, so
+    /// values out of range for their fields are a caller bug.
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        let num_clock_ts = self.num_clock_ts.min(3);
+        w.u(2, u32::from(num_clock_ts));
+        for i in 0..usize::from(num_clock_ts) {
+            let slot = self.clock_timestamps[i];
+            w.flag(slot.is_some());
+            let Some(clock) = slot else { continue };
+            w.flag(clock.nuit_field_based)
+                .u(5, u32::from(clock.counting_type))
+                .flag(clock.full_timestamp)
+                .flag(clock.discontinuity)
+                .flag(clock.cnt_dropped)
+                .u(9, u32::from(clock.n_frames));
+            write_time_of_day(&mut w, &clock);
+            let length = self.time_offset_lengths[i].min(31);
+            w.u(5, u32::from(length));
+            w.i(u32::from(length), clock.time_offset);
+        }
+        w.sei_payload_alignment();
+        w.into_bytes()
+    }
+
+    /// A prefix SEI NAL unit (type 39, layer 0, temporal id 0) holding only this message.
+    pub fn to_sei_nal(&self) -> Vec<u8> {
+        write_sei_nal(
+            &NalHeader::bytes(nal_type::PREFIX_SEI),
+            &[(PAYLOAD_TYPE_TIME_CODE, &self.to_payload())],
+        )
+    }
+}
+
+/// Bits a two's complement field needs for `value` (0 for 0), capped at 31 (u(5)).
+fn minimal_signed_length(value: i32) -> u8 {
+    if value == 0 {
+        return 0;
+    }
+    let magnitude_bits = if value < 0 {
+        32 - (!value).leading_zeros()
+    } else {
+        32 - value.leading_zeros()
+    };
+    (magnitude_bits + 1).min(31) as u8
+}
+
+/// profile_tier_level(1, sps_max_sub_layers_minus1) general part (H.265 7.3.3); the 48 bits
+/// of source and constraint flags and the sub-layer entries are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProfileTierLevel {
+    pub general_profile_space: u8,
+    pub general_tier: bool,
+    pub general_profile_idc: u8,
+    pub general_profile_compatibility_flags: u32,
+    pub general_level_idc: u8,
+}
+
+impl ProfileTierLevel {
+    fn read(r: &mut BitReader<'_>, max_sub_layers_minus1: u8) -> Result<Self, ParseError> {
+        let ptl = ProfileTierLevel {
+            general_profile_space: r.u(2)? as u8,
+            general_tier: r.flag()?,
+            general_profile_idc: r.u(5)? as u8,
+            general_profile_compatibility_flags: r.u(32)?,
+            general_level_idc: {
+                // progressive_source, interlaced_source, non_packed_constraint,
+                // frame_only_constraint, 43 bits of constraint flags, 1 bit inbld/reserved.
+                r.skip(48)?;
+                r.u8()?
+            },
+        };
+        let sub_layers = usize::from(max_sub_layers_minus1);
+        let mut profile_present = [false; 8];
+        let mut level_present = [false; 8];
+        for i in 0..sub_layers {
+            profile_present[i] = r.flag()?;
+            level_present[i] = r.flag()?;
+        }
+        if sub_layers > 0 {
+            // reserved_zero_2bits for i in max_sub_layers_minus1..8.
+            r.skip(2 * (8 - sub_layers))?;
+        }
+        for i in 0..sub_layers {
+            if profile_present[i] {
+                r.skip(88)?; // sub_layer profile space .. inbld flag
+            }
+            if level_present[i] {
+                r.skip(8)?; // sub_layer_level_idc
+            }
+        }
+        Ok(ptl)
+    }
+
+    fn write(&self, w: &mut BitWriter, max_sub_layers_minus1: u8) {
+        w.u(2, u32::from(self.general_profile_space))
+            .flag(self.general_tier)
+            .u(5, u32::from(self.general_profile_idc))
+            .u(32, self.general_profile_compatibility_flags)
+            .flag(true) // general_progressive_source_flag
+            .flag(false) // general_interlaced_source_flag
+            .flag(false) // general_non_packed_constraint_flag
+            .flag(true) // general_frame_only_constraint_flag
+            .u(32, 0)
+            .u(12, 0)
+            .u(8, u32::from(self.general_level_idc));
+        let sub_layers = u32::from(max_sub_layers_minus1.min(7));
+        // Sub-layer i has a profile when i is even and always a level.
+        for i in 0..sub_layers {
+            w.flag(i % 2 == 0).flag(true);
+        }
+        if sub_layers > 0 {
+            w.u(2 * (8 - sub_layers), 0);
+        }
+        for i in 0..sub_layers {
+            if i % 2 == 0 {
+                w.u(32, 0x1234_5678).u(32, 0x9abc_def0).u(24, 0x00_0001);
+            }
+            w.u(8, 90);
+        }
+    }
+}
+
+/// Upper bound of num_negative_pics / num_positive_pics (sps_max_dec_pic_buffering_minus1 is
+/// at most 15, H.265 A.4.2); a predicted set is held to it too.
+const MAX_RPS_PICS: usize = 16;
+
+/// A short-term reference picture set's deltas (H.265 7.4.8): DeltaPocS0 (negative, in
+/// decreasing order) and DeltaPocS1 (positive, increasing). Only what is needed to derive
+/// NumDeltaPocs of the sets predicted from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShortTermRefPicSet {
+    delta_poc_s0: [i32; MAX_RPS_PICS],
+    delta_poc_s1: [i32; MAX_RPS_PICS],
+    num_negative: usize,
+    num_positive: usize,
+}
+
+impl ShortTermRefPicSet {
+    /// An explicitly coded set with these deltas (negative ones decreasing, positive ones
+    /// increasing; at most 16 of each).
+    pub fn explicit(negative: &[i32], positive: &[i32]) -> Self {
+        let mut set = ShortTermRefPicSet::default();
+        for &d in negative.iter().take(MAX_RPS_PICS) {
+            set.delta_poc_s0[set.num_negative] = d;
+            set.num_negative += 1;
+        }
+        for &d in positive.iter().take(MAX_RPS_PICS) {
+            set.delta_poc_s1[set.num_positive] = d;
+            set.num_positive += 1;
+        }
+        set
+    }
+
+    pub fn negative(&self) -> &[i32] {
+        &self.delta_poc_s0[..self.num_negative]
+    }
+
+    pub fn positive(&self) -> &[i32] {
+        &self.delta_poc_s1[..self.num_positive]
+    }
+
+    /// NumDeltaPocs (H.265 7-71).
+    pub fn num_delta_pocs(&self) -> usize {
+        self.num_negative + self.num_positive
+    }
+
+    fn push_negative(&mut self, delta: i32) -> Result<(), ParseError> {
+        let slot = self
+            .delta_poc_s0
+            .get_mut(self.num_negative)
+            .ok_or(ParseError::Invalid("num_negative_pics"))?;
+        *slot = delta;
+        self.num_negative += 1;
+        Ok(())
+    }
+
+    fn push_positive(&mut self, delta: i32) -> Result<(), ParseError> {
+        let slot = self
+            .delta_poc_s1
+            .get_mut(self.num_positive)
+            .ok_or(ParseError::Invalid("num_positive_pics"))?;
+        *slot = delta;
+        self.num_positive += 1;
+        Ok(())
+    }
+
+    /// The set predicted from `reference` with deltaRps and use_delta_flag[0..=NumDeltaPocs]
+    /// (H.265 7-61 and 7-62).
+    pub fn predict(
+        reference: &Self,
+        delta_rps: i32,
+        use_delta: &[bool],
+    ) -> Result<Self, ParseError> {
+        let used = |j: usize| use_delta.get(j).copied().unwrap_or(true);
+        let (ref_neg, ref_pos) = (reference.negative(), reference.positive());
+        let n = reference.num_delta_pocs();
+        let mut set = ShortTermRefPicSet::default();
+        for (j, &d) in ref_pos.iter().enumerate().rev() {
+            let d_poc = d + delta_rps;
+            if d_poc < 0 && used(ref_neg.len() + j) {
+                set.push_negative(d_poc)?;
+            }
+        }
+        if delta_rps < 0 && used(n) {
+            set.push_negative(delta_rps)?;
+        }
+        for (j, &d) in ref_neg.iter().enumerate() {
+            let d_poc = d + delta_rps;
+            if d_poc < 0 && used(j) {
+                set.push_negative(d_poc)?;
+            }
+        }
+        for (j, &d) in ref_neg.iter().enumerate().rev() {
+            let d_poc = d + delta_rps;
+            if d_poc > 0 && used(j) {
+                set.push_positive(d_poc)?;
+            }
+        }
+        if delta_rps > 0 && used(n) {
+            set.push_positive(delta_rps)?;
+        }
+        for (j, &d) in ref_pos.iter().enumerate() {
+            let d_poc = d + delta_rps;
+            if d_poc > 0 && used(ref_neg.len() + j) {
+                set.push_positive(d_poc)?;
+            }
+        }
+        Ok(set)
+    }
+
+    /// st_ref_pic_set(stRpsIdx) in an SPS (H.265 7.3.7): `previous` holds sets 0..stRpsIdx.
+    /// In the SPS, stRpsIdx < num_short_term_ref_pic_sets, so delta_idx_minus1 is absent and
+    /// the reference set is the one just before.
+    fn read(r: &mut BitReader<'_>, previous: &[Self]) -> Result<Self, ParseError> {
+        let reference = previous.last();
+        let inter_ref_pic_set_prediction = reference.is_some() && r.flag()?;
+        if let (true, Some(reference)) = (inter_ref_pic_set_prediction, reference) {
+            let negative_sign = r.flag()?;
+            let abs_delta_rps = r.ue_max((1 << 15) - 1, "abs_delta_rps_minus1")? as i32 + 1;
+            let delta_rps = if negative_sign {
+                -abs_delta_rps
+            } else {
+                abs_delta_rps
+            };
+            let mut use_delta = [true; 2 * MAX_RPS_PICS + 1];
+            for flag in use_delta.iter_mut().take(reference.num_delta_pocs() + 1) {
+                let used_by_curr_pic = r.flag()?;
+                if !used_by_curr_pic {
+                    *flag = r.flag()?;
+                }
+            }
+            return Self::predict(reference, delta_rps, &use_delta);
+        }
+        let num_negative = r.ue_max(MAX_RPS_PICS as u32, "num_negative_pics")? as usize;
+        let num_positive = r.ue_max(MAX_RPS_PICS as u32, "num_positive_pics")? as usize;
+        let mut set = ShortTermRefPicSet::default();
+        let mut poc = 0i32;
+        for _ in 0..num_negative {
+            poc -= r.ue_max((1 << 15) - 1, "delta_poc_s0_minus1")? as i32 + 1;
+            r.flag()?; // used_by_curr_pic_s0_flag
+            set.push_negative(poc)?;
+        }
+        poc = 0;
+        for _ in 0..num_positive {
+            poc += r.ue_max((1 << 15) - 1, "delta_poc_s1_minus1")? as i32 + 1;
+            r.flag()?; // used_by_curr_pic_s1_flag
+            set.push_positive(poc)?;
+        }
+        Ok(set)
+    }
+
+    /// Writes this set explicitly (inter_ref_pic_set_prediction_flag 0 when `index` > 0).
+    fn write_explicit(&self, w: &mut BitWriter, index: usize) {
+        if index > 0 {
+            w.flag(false);
+        }
+        w.ue(self.num_negative as u32).ue(self.num_positive as u32);
+        let mut prev = 0;
+        for &d in self.negative() {
+            w.ue((prev - d - 1).max(0) as u32).flag(true);
+            prev = d;
+        }
+        prev = 0;
+        for &d in self.positive() {
+            w.ue((d - prev - 1).max(0) as u32).flag(true);
+            prev = d;
+        }
+    }
+}
+
+/// skip sps_scaling_list_data / scaling_list_data() (H.265 7.3.4).
+fn skip_scaling_list_data(r: &mut BitReader<'_>) -> Result<(), ParseError> {
+    for size_id in 0..4u32 {
+        let step = if size_id == 3 { 3 } else { 1 };
+        for _matrix_id in (0..6).step_by(step) {
+            if !r.flag()? {
+                // scaling_list_pred_mode_flag 0: scaling_list_pred_matrix_id_delta.
+                r.ue_max(5, "scaling_list_pred_matrix_id_delta")?;
+            } else {
+                let coef_num = 64.min(1 << (4 + (size_id << 1)));
+                if size_id > 1 {
+                    r.se()?; // scaling_list_dc_coef_minus8
+                }
+                for _ in 0..coef_num {
+                    r.se()?; // scaling_list_delta_coef
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a scaling_list_data() that [`skip_scaling_list_data`] reads: explicit lists for
+/// even matrixId, predicted ones for odd.
+fn write_scaling_list_data(w: &mut BitWriter) {
+    for size_id in 0..4u32 {
+        let step = if size_id == 3 { 3 } else { 1 };
+        for matrix_id in (0..6).step_by(step) {
+            let explicit = matrix_id % 2 == 0;
+            w.flag(explicit);
+            if !explicit {
+                w.ue(1);
+            } else {
+                let coef_num = 64.min(1 << (4 + (size_id << 1)));
+                if size_id > 1 {
+                    w.se(8);
+                }
+                for k in 0..coef_num {
+                    w.se((k % 5) - 2);
+                }
+            }
+        }
+    }
+}
+
+/// pcm parameters of the SPS (present when pcm_enabled_flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PcmParameters {
+    pub pcm_sample_bit_depth_luma: u8,
+    pub pcm_sample_bit_depth_chroma: u8,
+    pub log2_min_pcm_luma_coding_block_size: u8,
+    pub log2_diff_max_min_pcm_luma_coding_block_size: u8,
+    pub pcm_loop_filter_disabled: bool,
+}
+
+/// vui_parameters() up to the timing info (H.265 E.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H265Vui {
+    pub common: VuiCommon,
+    pub neutral_chroma_indication: bool,
+    pub field_seq: bool,
+    pub frame_field_info_present: bool,
+    /// def_disp_win_{left,right,top,bottom}_offset when default_display_window_flag.
+    pub default_display_window: Option<[u32; 4]>,
+    /// (vui_num_units_in_tick, vui_time_scale) when vui_timing_info_present_flag.
+    pub timing: Option<(u32, u32)>,
+}
+
+impl H265Vui {
+    fn read(r: &mut BitReader<'_>) -> Result<Self, ParseError> {
+        let common = VuiCommon::read(r)?;
+        let neutral_chroma_indication = r.flag()?;
+        let field_seq = r.flag()?;
+        let frame_field_info_present = r.flag()?;
+        let default_display_window = if r.flag()? {
+            Some([r.ue()?, r.ue()?, r.ue()?, r.ue()?])
+        } else {
+            None
+        };
+        let timing = if r.flag()? {
+            Some((r.u(32)?, r.u(32)?))
+        } else {
+            None
+        };
+        Ok(H265Vui {
+            common,
+            neutral_chroma_indication,
+            field_seq,
+            frame_field_info_present,
+            default_display_window,
+            timing,
+        })
+    }
+
+    fn write(&self, w: &mut BitWriter) {
+        self.common.write(w);
+        w.flag(self.neutral_chroma_indication)
+            .flag(self.field_seq)
+            .flag(self.frame_field_info_present);
+        w.flag(self.default_display_window.is_some());
+        if let Some(offsets) = self.default_display_window {
+            for offset in offsets {
+                w.ue(offset);
+            }
+        }
+        w.flag(self.timing.is_some());
+        if let Some((num_units_in_tick, time_scale)) = self.timing {
+            w.u(32, num_units_in_tick).u(32, time_scale);
+            w.flag(false); // vui_poc_proportional_to_timing_flag
+            w.flag(false); // vui_hrd_parameters_present_flag
+        }
+        w.flag(false); // bitstream_restriction_flag
+    }
+}
+
+/// seq_parameter_set_rbsp() up to the VUI timing info (H.265 7.3.2.2.1). Sizes are stored as
+/// values (`..._minus8 + 8` etc.).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct H265Sps {
+    pub sps_video_parameter_set_id: u8,
+    pub sps_max_sub_layers_minus1: u8,
+    pub sps_temporal_id_nesting: bool,
+    pub profile_tier_level: ProfileTierLevel,
+    pub sps_seq_parameter_set_id: u8,
+    pub chroma_format_idc: u8,
+    pub separate_colour_plane: bool,
+    pub pic_width_in_luma_samples: u32,
+    pub pic_height_in_luma_samples: u32,
+    /// conf_win_{left,right,top,bottom}_offset when conformance_window_flag.
+    pub conformance_window: Option<[u32; 4]>,
+    pub bit_depth_luma: u8,
+    pub bit_depth_chroma: u8,
+    pub log2_max_pic_order_cnt_lsb: u8,
+    pub sps_sub_layer_ordering_info_present: bool,
+    pub log2_min_luma_coding_block_size: u8,
+    pub log2_diff_max_min_luma_coding_block_size: u8,
+    pub log2_min_luma_transform_block_size: u8,
+    pub log2_diff_max_min_luma_transform_block_size: u8,
+    pub max_transform_hierarchy_depth_inter: u8,
+    pub max_transform_hierarchy_depth_intra: u8,
+    pub scaling_list_enabled: bool,
+    /// sps_scaling_list_data_present_flag (the lists are skipped).
+    pub sps_scaling_list_data_present: bool,
+    pub amp_enabled: bool,
+    pub sample_adaptive_offset_enabled: bool,
+    pub pcm: Option<PcmParameters>,
+    pub num_short_term_ref_pic_sets: u8,
+    /// num_long_term_ref_pics_sps when long_term_ref_pics_present_flag.
+    pub num_long_term_ref_pics_sps: Option<u8>,
+    pub sps_temporal_mvp_enabled: bool,
+    pub strong_intra_smoothing_enabled: bool,
+    pub vui: Option<H265Vui>,
+}
+
+impl H265Sps {
+    /// A plausible Main-profile 320x180 SPS without VUI; a starting point for building test
+    /// streams.
+    pub fn example(sps_seq_parameter_set_id: u8) -> Self {
+        H265Sps {
+            profile_tier_level: ProfileTierLevel {
+                general_profile_idc: 1,
+                general_profile_compatibility_flags: 0x6000_0000,
+                general_level_idc: 60,
+                ..Default::default()
+            },
+            sps_seq_parameter_set_id,
+            chroma_format_idc: 1,
+            pic_width_in_luma_samples: 320,
+            pic_height_in_luma_samples: 184,
+            conformance_window: Some([0, 0, 0, 2]),
+            bit_depth_luma: 8,
+            bit_depth_chroma: 8,
+            log2_max_pic_order_cnt_lsb: 8,
+            sps_sub_layer_ordering_info_present: true,
+            log2_min_luma_coding_block_size: 3,
+            log2_diff_max_min_luma_coding_block_size: 3,
+            log2_min_luma_transform_block_size: 2,
+            log2_diff_max_min_luma_transform_block_size: 3,
+            max_transform_hierarchy_depth_inter: 1,
+            max_transform_hierarchy_depth_intra: 1,
+            amp_enabled: true,
+            sample_adaptive_offset_enabled: true,
+            num_short_term_ref_pic_sets: 1,
+            sps_temporal_mvp_enabled: true,
+            strong_intra_smoothing_enabled: true,
+            ..Default::default()
+        }
+    }
+
+    /// The VUI timing info, with H.265's frame (not field) tick.
+    pub fn vui_timing(&self) -> Option<VuiTiming> {
+        let (num_units_in_tick, time_scale) = self.vui?.timing?;
+        Some(VuiTiming {
+            num_units_in_tick,
+            time_scale,
+            field_ticks: false,
+        })
+    }
+
+    /// Parses seq_parameter_set_rbsp() from the RBSP after the 2-byte NAL unit header.
+    pub fn parse(rbsp: &[u8]) -> Result<Self, ParseError> {
+        let mut r = BitReader::new(rbsp);
+        let mut sps = H265Sps {
+            sps_video_parameter_set_id: r.u(4)? as u8,
+            sps_max_sub_layers_minus1: r.u(3)? as u8,
+            sps_temporal_id_nesting: r.flag()?,
+            ..Default::default()
+        };
+        if sps.sps_max_sub_layers_minus1 > 6 {
+            return Err(ParseError::Invalid("sps_max_sub_layers_minus1"));
+        }
+        sps.profile_tier_level = ProfileTierLevel::read(&mut r, sps.sps_max_sub_layers_minus1)?;
+        sps.sps_seq_parameter_set_id = r.ue_max(15, "sps_seq_parameter_set_id")? as u8;
+        sps.chroma_format_idc = r.ue_max(3, "chroma_format_idc")? as u8;
+        if sps.chroma_format_idc == 3 {
+            sps.separate_colour_plane = r.flag()?;
+        }
+        sps.pic_width_in_luma_samples = r.ue()?;
+        sps.pic_height_in_luma_samples = r.ue()?;
+        if r.flag()? {
+            sps.conformance_window = Some([r.ue()?, r.ue()?, r.ue()?, r.ue()?]);
+        }
+        sps.bit_depth_luma = r.ue_max(8, "bit_depth_luma_minus8")? as u8 + 8;
+        sps.bit_depth_chroma = r.ue_max(8, "bit_depth_chroma_minus8")? as u8 + 8;
+        sps.log2_max_pic_order_cnt_lsb =
+            r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")? as u8 + 4;
+        sps.sps_sub_layer_ordering_info_present = r.flag()?;
+        let first_sub_layer = if sps.sps_sub_layer_ordering_info_present {
+            0
+        } else {
+            sps.sps_max_sub_layers_minus1
+        };
+        for _ in first_sub_layer..=sps.sps_max_sub_layers_minus1 {
+            r.ue()?; // sps_max_dec_pic_buffering_minus1
+            r.ue()?; // sps_max_num_reorder_pics
+            r.ue()?; // sps_max_latency_increase_plus1
+        }
+        // CtbLog2SizeY is at most 6 and the minimum coding block at least 8 (7.4.3.2.1); the
+        // bounds here only keep the u8 fields meaningful.
+        sps.log2_min_luma_coding_block_size =
+            r.ue_max(3, "log2_min_luma_coding_block_size_minus3")? as u8 + 3;
+        sps.log2_diff_max_min_luma_coding_block_size =
+            r.ue_max(3, "log2_diff_max_min_luma_coding_block_size")? as u8;
+        sps.log2_min_luma_transform_block_size =
+            r.ue_max(3, "log2_min_luma_transform_block_size_minus2")? as u8 + 2;
+        sps.log2_diff_max_min_luma_transform_block_size =
+            r.ue_max(3, "log2_diff_max_min_luma_transform_block_size")? as u8;
+        sps.max_transform_hierarchy_depth_inter =
+            r.ue_max(4, "max_transform_hierarchy_depth_inter")? as u8;
+        sps.max_transform_hierarchy_depth_intra =
+            r.ue_max(4, "max_transform_hierarchy_depth_intra")? as u8;
+        sps.scaling_list_enabled = r.flag()?;
+        if sps.scaling_list_enabled {
+            sps.sps_scaling_list_data_present = r.flag()?;
+            if sps.sps_scaling_list_data_present {
+                skip_scaling_list_data(&mut r)?;
+            }
+        }
+        sps.amp_enabled = r.flag()?;
+        sps.sample_adaptive_offset_enabled = r.flag()?;
+        if r.flag()? {
+            sps.pcm = Some(PcmParameters {
+                pcm_sample_bit_depth_luma: r.u(4)? as u8 + 1,
+                pcm_sample_bit_depth_chroma: r.u(4)? as u8 + 1,
+                log2_min_pcm_luma_coding_block_size: r
+                    .ue_max(2, "log2_min_pcm_luma_coding_block_size_minus3")?
+                    as u8
+                    + 3,
+                log2_diff_max_min_pcm_luma_coding_block_size: r
+                    .ue_max(2, "log2_diff_max_min_pcm_luma_coding_block_size")?
+                    as u8,
+                pcm_loop_filter_disabled: r.flag()?,
+            });
+        }
+        sps.num_short_term_ref_pic_sets = r.ue_max(64, "num_short_term_ref_pic_sets")? as u8;
+        let mut sets = [ShortTermRefPicSet::default(); 64];
+        for i in 0..usize::from(sps.num_short_term_ref_pic_sets) {
+            sets[i] = ShortTermRefPicSet::read(&mut r, &sets[..i])?;
+        }
+        if r.flag()? {
+            let count = r.ue_max(32, "num_long_term_ref_pics_sps")? as u8;
+            for _ in 0..count {
+                r.u(u32::from(sps.log2_max_pic_order_cnt_lsb))?; // lt_ref_pic_poc_lsb_sps
+                r.flag()?; // used_by_curr_pic_lt_sps_flag
+            }
+            sps.num_long_term_ref_pics_sps = Some(count);
+        }
+        sps.sps_temporal_mvp_enabled = r.flag()?;
+        sps.strong_intra_smoothing_enabled = r.flag()?;
+        if r.flag()? {
+            sps.vui = Some(H265Vui::read(&mut r)?);
+        }
+        Ok(sps)
+    }
+
+    /// The escaped SPS NAL unit (header `42 01`), for building test streams. Short-term
+    /// reference picture sets are written with a fixed pattern: even sets explicit, odd sets
+    /// predicted from the one before (deltaRps −1, the first entry dropped through
+    /// use_delta_flag) — set i explicit has 1 + i % 3 negative and i % 2 positive pictures.
+    pub fn to_nal(&self) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        let sub_layers_minus1 = self.sps_max_sub_layers_minus1.min(6);
+        w.u(4, u32::from(self.sps_video_parameter_set_id))
+            .u(3, u32::from(sub_layers_minus1))
+            .flag(self.sps_temporal_id_nesting);
+        self.profile_tier_level.write(&mut w, sub_layers_minus1);
+        w.ue(u32::from(self.sps_seq_parameter_set_id))
+            .ue(u32::from(self.chroma_format_idc));
+        if self.chroma_format_idc == 3 {
+            w.flag(self.separate_colour_plane);
+        }
+        w.ue(self.pic_width_in_luma_samples)
+            .ue(self.pic_height_in_luma_samples);
+        w.flag(self.conformance_window.is_some());
+        if let Some(offsets) = self.conformance_window {
+            for offset in offsets {
+                w.ue(offset);
+            }
+        }
+        w.ue(u32::from(self.bit_depth_luma.saturating_sub(8)))
+            .ue(u32::from(self.bit_depth_chroma.saturating_sub(8)))
+            .ue(u32::from(self.log2_max_pic_order_cnt_lsb.saturating_sub(4)))
+            .flag(self.sps_sub_layer_ordering_info_present);
+        let first_sub_layer = if self.sps_sub_layer_ordering_info_present {
+            0
+        } else {
+            sub_layers_minus1
+        };
+        for i in first_sub_layer..=sub_layers_minus1 {
+            w.ue(4 + u32::from(i)).ue(2).ue(0);
+        }
+        w.ue(u32::from(
+            self.log2_min_luma_coding_block_size.saturating_sub(3),
+        ))
+        .ue(u32::from(self.log2_diff_max_min_luma_coding_block_size))
+        .ue(u32::from(
+            self.log2_min_luma_transform_block_size.saturating_sub(2),
+        ))
+        .ue(u32::from(self.log2_diff_max_min_luma_transform_block_size))
+        .ue(u32::from(self.max_transform_hierarchy_depth_inter))
+        .ue(u32::from(self.max_transform_hierarchy_depth_intra))
+        .flag(self.scaling_list_enabled);
+        if self.scaling_list_enabled {
+            w.flag(self.sps_scaling_list_data_present);
+            if self.sps_scaling_list_data_present {
+                write_scaling_list_data(&mut w);
+            }
+        }
+        w.flag(self.amp_enabled)
+            .flag(self.sample_adaptive_offset_enabled)
+            .flag(self.pcm.is_some());
+        if let Some(pcm) = self.pcm {
+            w.u(
+                4,
+                u32::from(pcm.pcm_sample_bit_depth_luma.saturating_sub(1)),
+            )
+            .u(
+                4,
+                u32::from(pcm.pcm_sample_bit_depth_chroma.saturating_sub(1)),
+            )
+            .ue(u32::from(
+                pcm.log2_min_pcm_luma_coding_block_size.saturating_sub(3),
+            ))
+            .ue(u32::from(pcm.log2_diff_max_min_pcm_luma_coding_block_size))
+            .flag(pcm.pcm_loop_filter_disabled);
+        }
+        let num_sets = usize::from(self.num_short_term_ref_pic_sets.min(64));
+        w.ue(num_sets as u32);
+        let mut previous = ShortTermRefPicSet::default();
+        for i in 0..num_sets {
+            if i % 2 == 0 {
+                let negative: Vec<i32> = (1..=(1 + i as i32 % 3)).map(|k| -k).collect();
+                let positive: Vec<i32> = (1..=(i as i32 % 2)).collect();
+                let set = ShortTermRefPicSet::explicit(&negative, &positive);
+                set.write_explicit(&mut w, i);
+                previous = set;
+            } else {
+                // inter_ref_pic_set_prediction_flag, delta_rps_sign 1, abs_delta_rps_minus1 0.
+                w.flag(true).flag(true).ue(0);
+                let n = previous.num_delta_pocs();
+                let mut use_delta = vec![true; n + 1];
+                for (j, flag) in use_delta.iter_mut().enumerate() {
+                    if j == 0 {
+                        // used_by_curr_pic_flag 0, use_delta_flag 0: drop this entry.
+                        w.flag(false).flag(false);
+                        *flag = false;
+                    } else {
+                        w.flag(true);
+                    }
+                }
+                // Cannot fail: the predicted set is never larger than the explicit one + 1.
+                previous =
+                    ShortTermRefPicSet::predict(&previous, -1, &use_delta).unwrap_or_default();
+            }
+        }
+        w.flag(self.num_long_term_ref_pics_sps.is_some());
+        if let Some(count) = self.num_long_term_ref_pics_sps {
+            w.ue(u32::from(count));
+            let lsb_bits = u32::from(self.log2_max_pic_order_cnt_lsb.clamp(4, 16));
+            for k in 0..u32::from(count) {
+                w.u(lsb_bits, k % (1 << lsb_bits)).flag(k % 2 == 0);
+            }
+        }
+        w.flag(self.sps_temporal_mvp_enabled)
+            .flag(self.strong_intra_smoothing_enabled);
+        w.flag(self.vui.is_some());
+        if let Some(vui) = &self.vui {
+            vui.write(&mut w);
+        }
+        w.flag(false); // sps_extension_present_flag
+        w.rbsp_trailing_bits();
+        let mut nal = NalHeader::bytes(nal_type::SPS).to_vec();
+        nal.extend_from_slice(&w.to_nal_payload());
+        nal
+    }
+}
+
+/// The start of a slice segment NAL unit (first_slice_segment_in_pic_flag 1) followed by filler
+/// bits; enough for the reader, not for a decoder. For building test streams.
+pub fn slice_nal(nal_unit_type: u8) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    w.flag(true); // first_slice_segment_in_pic_flag
+    if (nal_type::IRAP_FIRST..=nal_type::IRAP_LAST).contains(&nal_unit_type) {
+        w.flag(false); // no_output_of_prior_pics_flag
+    }
+    w.ue(0) // slice_pic_parameter_set_id
+        .u(32, 0x0000_0001)
+        .u(16, 0xcafe)
+        .rbsp_trailing_bits();
+    let mut nal = NalHeader::bytes(nal_unit_type).to_vec();
+    nal.extend_from_slice(&w.to_nal_payload());
+    nal
+}
+
+/// Reads H.265 access units: keeps the SPS (for the VUI timing) and reads the time_code SEI.
+#[derive(Debug, Clone)]
+pub struct H265Reader {
+    framing: NalFraming,
+    sps: Vec<Option<H265Sps>>,
+    last_sps_id: Option<u8>,
+    /// Reused buffer for RBSP with emulation prevention removed.
+    rbsp_buf: Vec<u8>,
+}
+
+impl Default for H265Reader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl H265Reader {
+    /// A reader for Annex B input with no parameter sets known.
+    pub fn new() -> Self {
+        H265Reader {
+            framing: NalFraming::AnnexB,
+            sps: vec![None; MAX_SPS_COUNT],
+            last_sps_id: None,
+            rbsp_buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// The SPS with this id, if one was parsed.
+    pub fn sps(&self, sps_seq_parameter_set_id: u8) -> Option<&H265Sps> {
+        self.sps
+            .get(usize::from(sps_seq_parameter_set_id))?
+            .as_ref()
+    }
+
+    /// The SPS parsed last (the one taken as active), if any.
+    pub fn last_sps(&self) -> Option<&H265Sps> {
+        self.sps(self.last_sps_id?)
+    }
+
+    /// Parses an SPS NAL unit (header included; other types are ignored) into the state.
+    fn handle_parameter_set(&mut self, nal: &[u8]) -> Result<(), ParseError> {
+        let header = NalHeader::parse(nal).ok_or(ParseError::Invalid("NAL unit header"))?;
+        if header.nal_unit_type != nal_type::SPS || header.nuh_layer_id != 0 {
+            return Ok(());
+        }
+        let rbsp = unescape_rbsp(nal.get(2..).unwrap_or(&[]), &mut self.rbsp_buf);
+        let sps = H265Sps::parse(rbsp)?;
+        let id = sps.sps_seq_parameter_set_id;
+        if let Some(slot) = self.sps.get_mut(usize::from(id)) {
+            *slot = Some(sps);
+            self.last_sps_id = Some(id);
+        }
+        Ok(())
+    }
+
+    /// Parses hvcC (ISO/IEC 14496-15 8.3.3.1 HEVCDecoderConfigurationRecord), or Annex B
+    /// parameter sets if the data starts with a start code. Replaces all known parameter sets;
+    /// the framing is set first, and the first error is returned after every parameter set
+    /// that could be read was stored.
+    fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        self.sps.iter_mut().for_each(|s| *s = None);
+        self.last_sps_id = None;
+        if super::nal::starts_with_start_code(data) {
+            self.framing = NalFraming::AnnexB;
+            let mut first_error = None;
+            for nal in super::nal::AnnexBNalUnits::new(data) {
+                if let Err(e) = self.handle_parameter_set(nal) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
+        }
+        // configurationVersion is not checked: early writers put 0 there.
+        let header = data.get(..23).ok_or(ParseError::Truncated)?;
+        let size_len = (header[21] & 0x03) + 1;
+        if size_len == 3 {
+            return Err(ParseError::Invalid("hvcC lengthSizeMinusOne"));
+        }
+        self.framing = NalFraming::LengthPrefixed(size_len);
+        let num_arrays = header[22];
+        let mut pos = 23;
+        let mut first_error = None;
+        for _ in 0..num_arrays {
+            // array_completeness, reserved, NAL_unit_type; then numNalus.
+            let array = data.get(pos..pos + 3).ok_or(ParseError::Truncated)?;
+            let num_nalus = u16::from_be_bytes([array[1], array[2]]);
+            pos += 3;
+            for _ in 0..num_nalus {
+                let len = data.get(pos..pos + 2).ok_or(ParseError::Truncated)?;
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let nal = data
+                    .get(pos + 2..pos + 2 + len)
+                    .ok_or(ParseError::Truncated)?;
+                pos += 2 + len;
+                // Each NAL unit says what it is; the array type is not trusted.
+                if let Err(e) = self.handle_parameter_set(nal) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl AccessUnitReader for H265Reader {
+    fn set_codec_data(&mut self, codec_data: &[u8]) -> Result<(), ParseError> {
+        self.parse_codec_data(codec_data)
+    }
+
+    fn framing(&self) -> NalFraming {
+        self.framing
+    }
+
+    fn set_framing(&mut self, framing: NalFraming) {
+        self.framing = framing;
+    }
+
+    fn read_access_unit(&mut self, data: &[u8]) -> AccessUnitInfo {
+        let mut info = AccessUnitInfo::default();
+        let mut faults = FaultSet::default();
+        // The first time_code message of the access unit, read or not.
+        let mut prefix_time_code: Option<Result<TimeCode, ParseError>> = None;
+        let mut suffix_time_code: Option<Result<TimeCode, ParseError>> = None;
+
+        let mut units = NalUnits::new(data, self.framing);
+        let mut first_vcl_offset = None;
+        loop {
+            // The first VCL NAL unit is looked at only through its header: searching for its
+            // end would scan the coded picture. Parameter sets and prefix SEI precede it
+            // (H.265 7.4.2.4.4); suffix SEI follow the slices and are reached from the end.
+            if let Some(nal_start) = units.peek_start()
+                && let Some(header) = NalHeader::parse(nal_start)
+                && header.nal_unit_type < 32
+            {
+                if (nal_type::IRAP_FIRST..=nal_type::IRAP_LAST).contains(&header.nal_unit_type) {
+                    info.keyframe = true;
+                }
+                first_vcl_offset = Some(nal_start.as_ptr() as usize - data.as_ptr() as usize);
+                break;
+            }
+            let Some(unit) = units.next() else { break };
+            let nal = match unit {
+                Ok(nal) => nal,
+                Err(fault) => {
+                    faults.insert(fault);
+                    continue;
+                }
+            };
+            let Some(header) = NalHeader::parse(nal) else {
+                faults.insert(Fault::MalformedNal);
+                continue;
+            };
+            // Other layers (multi-layer extensions) have their own SPS syntax; not needed.
+            if header.nuh_layer_id != 0 {
+                continue;
+            }
+            match header.nal_unit_type {
+                nal_type::SPS => {
+                    let parsed = self.handle_parameter_set(nal);
+                    faults.insert_if(parsed.is_err(), Fault::MalformedParameterSet);
+                }
+                nal_type::PREFIX_SEI | nal_type::SUFFIX_SEI => {
+                    self.read_sei(nal, &mut prefix_time_code, false, &mut faults);
+                }
+                _ => {}
+            }
+        }
+
+        if let Some(offset) = first_vcl_offset {
+            match units {
+                NalUnits::AnnexB(_) => {
+                    // Backwards from the end to the last slice: the suffix SEI of the picture
+                    // (H.265 7.4.2.4.4). The earliest time_code is read last and replaces
+                    // later ones. Suffix SEI between two slices of a picture are not seen.
+                    for nal in AnnexBNalUnitsRev::new(data, offset + 1) {
+                        let Some(header) = NalHeader::parse(nal) else {
+                            faults.insert(Fault::MalformedNal);
+                            continue;
+                        };
+                        if header.nal_unit_type < 32 {
+                            break;
+                        }
+                        if header.nal_unit_type == nal_type::SUFFIX_SEI && header.nuh_layer_id == 0
+                        {
+                            self.read_sei(nal, &mut suffix_time_code, true, &mut faults);
+                        }
+                    }
+                }
+                NalUnits::LengthPrefixed(ref mut rest) => {
+                    // Walking the sizes is cheap; only suffix SEI after the last slice count,
+                    // as for Annex B.
+                    for unit in rest {
+                        match unit.map(|nal| (nal, NalHeader::parse(nal))) {
+                            Ok((_, Some(h))) if h.nal_unit_type < 32 => suffix_time_code = None,
+                            Ok((nal, Some(h)))
+                                if h.nal_unit_type == nal_type::SUFFIX_SEI
+                                    && h.nuh_layer_id == 0 =>
+                            {
+                                self.read_sei(nal, &mut suffix_time_code, false, &mut faults);
+                            }
+                            Ok((_, Some(_))) => {}
+                            Ok((_, None)) => faults.insert(Fault::MalformedNal),
+                            Err(fault) => faults.insert(fault),
+                        }
+                    }
+                }
+            }
+        }
+
+        match prefix_time_code.or(suffix_time_code) {
+            Some(Ok(tc)) => info.clocks.extend(tc.clocks()),
+            Some(Err(_)) => faults.insert(Fault::MalformedSei),
+            None => {}
+        }
+        info.timing = self.last_sps().and_then(H265Sps::vui_timing);
+        info.faults = faults.to_vec();
+        info
+    }
+}
+
+impl H265Reader {
+    /// Reads the messages of an SEI NAL unit (header included): the first time_code message
+    /// goes to `time_code` unless it already holds one (or always, with `replace`); framing
+    /// errors are noted in `faults`.
+    fn read_sei(
+        &mut self,
+        nal: &[u8],
+        time_code: &mut Option<Result<TimeCode, ParseError>>,
+        replace: bool,
+        faults: &mut FaultSet,
+    ) {
+        let rbsp = unescape_rbsp(nal.get(2..).unwrap_or(&[]), &mut self.rbsp_buf);
+        let mut seen_in_this_nal = false;
+        for message in SeiMessages::new(rbsp) {
+            match message {
+                Ok(m) if m.payload_type == PAYLOAD_TYPE_TIME_CODE => {
+                    if !seen_in_this_nal && (replace || time_code.is_none()) {
+                        *time_code = Some(TimeCode::parse(m.payload));
+                    }
+                    seen_in_this_nal = true;
+                }
+                Ok(_) => {}
+                Err(_) => faults.insert(Fault::MalformedSei),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitstream::nal::{AnnexBNalUnits, write_annex_b, write_length_prefixed};
+    use crate::bitstream::testutil::{
+        H265Rules, check_au, expected_dump, fixture, split_access_units,
+    };
+    use crate::bitstream::vui::tests::arb_vui_common;
+    use proptest::prelude::*;
+
+    fn clock(h: u8, m: u8, s: u8, frames: u16) -> ClockTimestamp {
+        ClockTimestamp {
+            full_timestamp: true,
+            n_frames: frames,
+            seconds: Some(s),
+            minutes: Some(m),
+            hours: Some(h),
+            ..Default::default()
+        }
+    }
+
+    fn sps_30fps(id: u8) -> H265Sps {
+        H265Sps {
+            vui: Some(H265Vui {
+                timing: Some((1, 30)),
+                ..Default::default()
+            }),
+            ..H265Sps::example(id)
+        }
+    }
+
+    fn vps() -> Vec<u8> {
+        // Contents do not matter to the reader.
+        let mut nal = NalHeader::bytes(nal_type::VPS).to_vec();
+        nal.extend_from_slice(&[0x0c, 0x01, 0xff, 0xff, 0x80]);
+        nal
+    }
+
+    fn pps() -> Vec<u8> {
+        let mut nal = NalHeader::bytes(nal_type::PPS).to_vec();
+        nal.extend_from_slice(&[0xc1, 0x72, 0xb4, 0x22, 0x40]);
+        nal
+    }
+
+    fn access_unit(sps: &H265Sps, sei_nals: &[Vec<u8>]) -> Vec<u8> {
+        let sps_nal = sps.to_nal();
+        let (vps, pps) = (vps(), pps());
+        let slice = slice_nal(nal_type::IDR_W_RADL);
+        let mut nals: Vec<&[u8]> = vec![&vps, &sps_nal, &pps];
+        nals.extend(sei_nals.iter().map(Vec::as_slice));
+        nals.push(&slice);
+        write_annex_b(&nals)
+    }
+
+    fn read_one(data: &[u8]) -> AccessUnitInfo {
+        H265Reader::new().read_access_unit(data)
+    }
+
+    fn parse_sps_nal(nal: &[u8]) -> Result<H265Sps, ParseError> {
+        let mut buf = Vec::new();
+        H265Sps::parse(unescape_rbsp(&nal[2..], &mut buf))
+    }
+
+    #[test]
+    fn time_code_with_one_to_three_clocks() {
+        let sps = sps_30fps(0);
+        let a = clock(16, 30, 0, 10);
+        let mut b = clock(16, 30, 0, 11);
+        b.nuit_field_based = true;
+        b.counting_type = 4;
+        b.cnt_dropped = true;
+        b.discontinuity = true;
+        b.n_frames = 511;
+        let mut c = clock(0, 0, 0, 0);
+        c.time_offset = -7;
+        for clocks in [
+            vec![Some(a)],
+            vec![Some(a), Some(b)],
+            vec![Some(a), None, Some(c)],
+            vec![None, None, None],
+            vec![Some(c), Some(b), Some(a)],
+        ] {
+            let tc = TimeCode::new(&clocks);
+            assert_eq!(TimeCode::parse(&tc.to_payload()), Ok(tc));
+            let info = read_one(&access_unit(&sps, &[tc.to_sei_nal()]));
+            let expected: Vec<ClockTimestamp> = clocks.iter().flatten().copied().collect();
+            assert_eq!(info.clocks, expected);
+            assert_eq!(info.pic_struct, None);
+            assert_eq!(info.faults, []);
+            assert_eq!(
+                info.timing,
+                Some(VuiTiming {
+                    num_units_in_tick: 1,
+                    time_scale: 30,
+                    field_ticks: false
+                })
+            );
+            assert_eq!(info.timing.unwrap().frame_rate(), Some((30, 1)));
+            assert!(info.keyframe);
+        }
+    }
+
+    #[test]
+    fn time_offset_length_is_inside_the_clock_branch() {
+        // num_clock_ts 2: clock 0 absent (no time_offset_length follows its flag), clock 1
+        // with a 5-bit time_offset of −7, then units_field_based 0.
+        let mut w = BitWriter::new();
+        w.u(2, 2).flag(false);
+        w.flag(true)
+            .flag(false)
+            .u(5, 0)
+            .flag(true)
+            .flag(false)
+            .flag(false)
+            .u(9, 29);
+        w.u(6, 59).u(6, 59).u(5, 23).u(5, 5).i(5, -7);
+        w.sei_payload_alignment();
+        let tc = TimeCode::parse(w.as_bytes()).unwrap();
+        let mut expected = clock(23, 59, 59, 29);
+        expected.time_offset = -7;
+        assert_eq!(tc.clock_timestamps, [None, Some(expected), None]);
+        assert_eq!(tc.time_offset_lengths, [0, 5, 0]);
+        // time_offset_length 0: no time_offset_value.
+        let mut w = BitWriter::new();
+        w.u(2, 1)
+            .flag(true)
+            .flag(true)
+            .u(5, 0)
+            .flag(true)
+            .flag(false)
+            .flag(false)
+            .u(9, 1);
+        w.u(6, 1).u(6, 2).u(5, 3).u(5, 0);
+        w.sei_payload_alignment();
+        let tc = TimeCode::parse(w.as_bytes()).unwrap();
+        assert_eq!(
+            tc.clock_timestamps[0].map(|c| (c.nuit_field_based, c.time_offset)),
+            Some((true, 0))
+        );
+        // 2 + 1 + 19 + 17 + 5 bits, then the payload alignment bits.
+        assert_eq!(w.bit_len(), 48);
+    }
+
+    #[test]
+    fn partial_timestamps() {
+        let partial = |seconds, minutes, hours| ClockTimestamp {
+            full_timestamp: false,
+            n_frames: 3,
+            seconds,
+            minutes,
+            hours,
+            ..Default::default()
+        };
+        for c in [
+            partial(None, None, None),
+            partial(Some(5), None, None),
+            partial(Some(5), Some(6), None),
+            partial(Some(5), Some(6), Some(7)),
+        ] {
+            let info = read_one(&access_unit(
+                &sps_30fps(0),
+                &[TimeCode::new(&[Some(c)]).to_sei_nal()],
+            ));
+            assert_eq!(info.clocks, [c]);
+        }
+    }
+
+    #[test]
+    fn out_of_range_time_code_is_malformed_sei() {
+        let mut bad = clock(24, 0, 0, 0);
+        let info = read_one(&access_unit(
+            &sps_30fps(0),
+            &[TimeCode::new(&[Some(bad)]).to_sei_nal()],
+        ));
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[][..], &[Fault::MalformedSei][..])
+        );
+        bad = clock(0, 60, 0, 0);
+        let info = read_one(&access_unit(
+            &sps_30fps(0),
+            &[TimeCode::new(&[Some(bad)]).to_sei_nal()],
+        ));
+        assert_eq!(info.faults, [Fault::MalformedSei]);
+        // Truncated payload.
+        let payload = TimeCode::new(&[Some(clock(1, 2, 3, 4))]).to_payload();
+        let sei = write_sei_nal(
+            &NalHeader::bytes(nal_type::PREFIX_SEI),
+            &[(136, &payload[..4])],
+        );
+        let info = read_one(&access_unit(&sps_30fps(0), &[sei]));
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[][..], &[Fault::MalformedSei][..])
+        );
+    }
+
+    #[test]
+    fn several_messages_and_emulation_prevention() {
+        // An all-zero clock gives 00 00 runs in the payload.
+        let zero = ClockTimestamp {
+            full_timestamp: true,
+            seconds: Some(0),
+            minutes: Some(0),
+            hours: Some(0),
+            ..Default::default()
+        };
+        let tc = TimeCode::new(&[Some(zero), Some(zero)]);
+        let payload = tc.to_payload();
+        assert!(
+            payload
+                .windows(3)
+                .any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 3),
+            "{payload:02x?}"
+        );
+        let user_data = vec![0u8; 300];
+        let sei = write_sei_nal(
+            &NalHeader::bytes(nal_type::PREFIX_SEI),
+            &[
+                (5, &user_data),
+                (129, &[1, 2]),
+                (136, &payload),
+                (137, &[0; 24]),
+            ],
+        );
+        assert!(sei.windows(3).any(|w| w == [0, 0, 3]));
+        let info = read_one(&access_unit(&sps_30fps(0), &[sei]));
+        assert_eq!(info.clocks, [zero, zero]);
+        assert_eq!(info.faults, []);
+        // A broken tail after the time_code keeps it.
+        let mut sei = write_sei_nal(&NalHeader::bytes(nal_type::PREFIX_SEI), &[(136, &payload)]);
+        sei.extend_from_slice(&[0x04, 0x80]);
+        let info = read_one(&access_unit(&sps_30fps(0), &[sei]));
+        assert_eq!(info.clocks, [zero, zero]);
+        assert_eq!(info.faults, [Fault::MalformedSei]);
+    }
+
+    #[test]
+    fn suffix_sei_after_the_slices() {
+        let c = clock(1, 2, 3, 4);
+        let d = clock(5, 6, 7, 8);
+        let sps = sps_30fps(0).to_nal();
+        let slice = slice_nal(nal_type::TRAIL_R);
+        let mut second_slice = slice_nal(nal_type::TRAIL_R);
+        second_slice[2] &= 0x7f; // first_slice_segment_in_pic_flag 0
+        let suffix = |tc: TimeCode| {
+            write_sei_nal(
+                &NalHeader::bytes(nal_type::SUFFIX_SEI),
+                &[(5, &[7; 20]), (136, &tc.to_payload())],
+            )
+        };
+        let suffix_c = suffix(TimeCode::new(&[Some(c)]));
+        let suffix_d = suffix(TimeCode::new(&[Some(d)]));
+        let prefix_d = TimeCode::new(&[Some(d)]).to_sei_nal();
+        let cases: [(Vec<&[u8]>, Vec<ClockTimestamp>); 4] = [
+            (vec![&sps, &slice, &second_slice, &suffix_c], vec![c]),
+            // Only suffix SEI after the last slice count.
+            (
+                vec![&sps, &slice, &suffix_c, &second_slice, &suffix_d],
+                vec![d],
+            ),
+            // The earliest suffix time_code wins.
+            (
+                vec![
+                    &sps,
+                    &slice,
+                    &second_slice,
+                    &suffix_c,
+                    &suffix_d,
+                    &[0x4a, 0x01],
+                ],
+                vec![c],
+            ),
+            // A prefix time_code wins over a suffix one.
+            (vec![&sps, &prefix_d, &slice, &suffix_c], vec![d]),
+        ];
+        for (nals, expected) in cases {
+            let info = read_one(&write_annex_b(&nals));
+            assert_eq!(info.clocks, expected);
+            assert!(!info.keyframe);
+            let mut reader = H265Reader::new();
+            reader.set_framing(NalFraming::LengthPrefixed(4));
+            let info = reader.read_access_unit(&write_length_prefixed(&nals, 4));
+            assert_eq!(info.clocks, expected);
+            assert_eq!(info.faults, []);
+        }
+        // A suffix SEI after a broken size in length-prefixed framing is lost, and reported.
+        let mut data = write_length_prefixed(&[&sps, &slice, &suffix_c], 4);
+        data.extend_from_slice(&[0, 0, 0, 40, 1]);
+        let mut reader = H265Reader::new();
+        reader.set_framing(NalFraming::LengthPrefixed(4));
+        let info = reader.read_access_unit(&data);
+        assert_eq!(info.clocks, [c]);
+        assert_eq!(info.faults, [Fault::MalformedNal]);
+    }
+
+    #[test]
+    fn sps_round_trips_through_the_writer() {
+        let mut variants = vec![H265Sps::example(0), sps_30fps(15)];
+        for sub_layers in 0..=6 {
+            let mut sps = sps_30fps(1);
+            sps.sps_max_sub_layers_minus1 = sub_layers;
+            sps.sps_sub_layer_ordering_info_present = sub_layers % 2 == 0;
+            variants.push(sps);
+        }
+        for num_sets in [0, 1, 2, 3, 7, 16, 64] {
+            let mut sps = sps_30fps(2);
+            sps.num_short_term_ref_pic_sets = num_sets;
+            sps.num_long_term_ref_pics_sps = Some(num_sets / 2);
+            variants.push(sps);
+        }
+        let mut sps = sps_30fps(3);
+        sps.chroma_format_idc = 3;
+        sps.separate_colour_plane = true;
+        sps.conformance_window = None;
+        sps.bit_depth_luma = 10;
+        sps.bit_depth_chroma = 12;
+        sps.scaling_list_enabled = true;
+        sps.sps_scaling_list_data_present = true;
+        sps.pcm = Some(PcmParameters {
+            pcm_sample_bit_depth_luma: 8,
+            pcm_sample_bit_depth_chroma: 7,
+            log2_min_pcm_luma_coding_block_size: 3,
+            log2_diff_max_min_pcm_luma_coding_block_size: 2,
+            pcm_loop_filter_disabled: true,
+        });
+        sps.vui = Some(H265Vui {
+            neutral_chroma_indication: true,
+            field_seq: true,
+            frame_field_info_present: true,
+            default_display_window: Some([1, 2, 3, 4]),
+            timing: Some((1001, 60000)),
+            ..Default::default()
+        });
+        variants.push(sps);
+        let mut sps = sps_30fps(4);
+        sps.scaling_list_enabled = true; // without sps data: nothing to skip
+        variants.push(sps);
+        for sps in variants {
+            assert_eq!(parse_sps_nal(&sps.to_nal()), Ok(sps), "{sps:?}");
+        }
+    }
+
+    #[test]
+    fn inter_ref_pic_set_prediction_needs_num_delta_pocs() {
+        let mut w = BitWriter::new();
+        // Set 0, explicit: S0 = {−1, −3}, S1 = {+2}.
+        w.ue(2).ue(1);
+        w.ue(0).flag(true).ue(1).flag(true);
+        w.ue(1).flag(true);
+        // Set 1 from set 0, deltaRps = +1, NumDeltaPocs[0] + 1 = 4 entries, all used.
+        w.flag(true).flag(false).ue(0);
+        for _ in 0..4 {
+            w.flag(true);
+        }
+        // Set 2 from set 1, deltaRps = −2; entry 1 (S1[0] of set 1) dropped.
+        w.flag(true).flag(true).ue(1);
+        w.flag(true).flag(false).flag(false).flag(true).flag(true);
+        // Set 3 from set 2, deltaRps = −1: NumDeltaPocs[2] + 1 = 4 entries, the last not
+        // used by the current picture but kept (use_delta_flag 1).
+        w.flag(true).flag(true).ue(0);
+        w.flag(true).flag(true).flag(true).flag(false).flag(true);
+        w.u(8, 0xa5);
+        let bytes = w.into_bytes();
+        let mut r = BitReader::new(&bytes);
+        let mut sets = Vec::new();
+        for _ in 0..4 {
+            let set = ShortTermRefPicSet::read(&mut r, &sets).unwrap();
+            sets.push(set);
+        }
+        assert_eq!(
+            (sets[0].negative(), sets[0].positive()),
+            (&[-1, -3][..], &[2][..])
+        );
+        // 7-61/7-62 by hand: S0 = {−3+1}, S1 = {deltaRps, 2+1}.
+        assert_eq!(
+            (sets[1].negative(), sets[1].positive()),
+            (&[-2][..], &[1, 3][..])
+        );
+        // S1 of set 1 reversed: 3−2 = 1 (positive, later), 1−2 = −1 dropped; deltaRps −2;
+        // S0: −2−2 = −4. S1: 3−2 = 1.
+        assert_eq!(
+            (sets[2].negative(), sets[2].positive()),
+            (&[-2, -4][..], &[1][..])
+        );
+        // From {−2, −4 | 1} with −1: S1 rev: 1−1 = 0 (not a delta); deltaRps −1; S0 −3, −5.
+        assert_eq!(
+            (sets[3].negative(), sets[3].positive()),
+            (&[-1, -3, -5][..], &[][..])
+        );
+        assert_eq!(r.u(8), Ok(0xa5));
+        // A prediction from a set with 16 + 16 pictures cannot grow past 16 negatives.
+        let big = ShortTermRefPicSet::explicit(&[-1; 16], &[1; 16]);
+        assert!(ShortTermRefPicSet::predict(&big, -5, &[true; 33]).is_err());
+    }
+
+    fn hvcc(size_len: u8, arrays: &[(u8, &[&[u8]])]) -> Vec<u8> {
+        let mut out = vec![
+            1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 60, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0,
+        ];
+        out.push(0x0c | (size_len - 1));
+        out.push(arrays.len() as u8);
+        for (nal_type, nals) in arrays {
+            out.push(0x80 | nal_type);
+            out.extend_from_slice(&(nals.len() as u16).to_be_bytes());
+            for nal in *nals {
+                out.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+                out.extend_from_slice(nal);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn hvcc_codec_data() {
+        let sps = sps_30fps(0);
+        let c = clock(10, 11, 12, 13);
+        for size_len in [1u8, 2, 4] {
+            let codec_data = hvcc(
+                size_len,
+                &[(32, &[&vps()]), (33, &[&sps.to_nal()]), (34, &[&pps()])],
+            );
+            assert_eq!(codec_data[21] & 3, size_len - 1);
+            let mut reader = H265Reader::new();
+            assert_eq!(reader.set_codec_data(&codec_data), Ok(()));
+            assert_eq!(reader.framing(), NalFraming::LengthPrefixed(size_len));
+            assert_eq!(reader.last_sps(), Some(&sps));
+            let au = write_length_prefixed(
+                &[
+                    &TimeCode::new(&[Some(c)]).to_sei_nal(),
+                    &slice_nal(nal_type::IDR_W_RADL),
+                ],
+                size_len,
+            );
+            let info = reader.read_access_unit(&au);
+            assert_eq!(info.clocks, [c]);
+            assert_eq!(info.timing.and_then(|t| t.frame_rate()), Some((30, 1)));
+            assert!(info.keyframe);
+        }
+        let good = hvcc(4, &[(33, &[&sps.to_nal()])]);
+        let mut reader = H265Reader::new();
+        assert_eq!(
+            reader.set_codec_data(&good[..22]),
+            Err(ParseError::Truncated)
+        );
+        assert_eq!(
+            reader.set_codec_data(&good[..good.len() - 1]),
+            Err(ParseError::Truncated)
+        );
+        let mut three = good.clone();
+        three[21] = 0x0e;
+        assert!(matches!(
+            reader.set_codec_data(&three),
+            Err(ParseError::Invalid(_))
+        ));
+        // A broken SPS: reported, framing still set.
+        let mut broken = sps.to_nal();
+        broken.truncate(10);
+        assert_eq!(
+            reader.set_codec_data(&hvcc(2, &[(33, &[&broken])])),
+            Err(ParseError::Truncated)
+        );
+        assert_eq!(reader.framing(), NalFraming::LengthPrefixed(2));
+        assert_eq!(reader.last_sps(), None);
+        // Annex B parameter sets as codec_data.
+        let annex_b = write_annex_b(&[&vps(), &sps.to_nal(), &pps()]);
+        assert_eq!(reader.set_codec_data(&annex_b), Ok(()));
+        assert_eq!(reader.framing(), NalFraming::AnnexB);
+        assert_eq!(reader.last_sps(), Some(&sps));
+    }
+
+    #[test]
+    fn time_code_without_sps_and_keyframes() {
+        let c = clock(1, 2, 3, 4);
+        let sei = TimeCode::new(&[Some(c)]).to_sei_nal();
+        let mut reader = H265Reader::new();
+        for (nal_unit_type, keyframe) in [
+            (0u8, false),
+            (1, false),
+            (9, false),
+            (16, true),
+            (19, true),
+            (21, true),
+            (23, true),
+        ] {
+            let info = reader.read_access_unit(&write_annex_b(&[&sei, &slice_nal(nal_unit_type)]));
+            assert_eq!(info.clocks, [c]);
+            assert_eq!(info.faults, []);
+            assert_eq!(info.timing, None);
+            assert_eq!(info.keyframe, keyframe, "type {nal_unit_type}");
+        }
+        // Other layers are ignored.
+        let mut layer1 = sei.clone();
+        layer1[1] |= 0x08;
+        assert_eq!(
+            reader.read_access_unit(&write_annex_b(&[&layer1])).clocks,
+            []
+        );
+        // Broken headers.
+        let info = reader.read_access_unit(&write_annex_b(&[&[0x4e], &[0xce, 0x01, 0x80]]));
+        assert_eq!(info.faults, [Fault::MalformedNal]);
+    }
+
+    #[test]
+    fn every_prefix_of_an_access_unit_is_safe() {
+        let mut sps = sps_30fps(0);
+        sps.num_short_term_ref_pic_sets = 5;
+        sps.scaling_list_enabled = true;
+        sps.sps_scaling_list_data_present = true;
+        let c = clock(1, 2, 3, 4);
+        let suffix = write_sei_nal(
+            &NalHeader::bytes(nal_type::SUFFIX_SEI),
+            &[(136, &TimeCode::new(&[Some(c)]).to_payload())],
+        );
+        let mut au = access_unit(&sps, &[TimeCode::new(&[Some(c), Some(c)]).to_sei_nal()]);
+        au.extend_from_slice(&[0, 0, 1]);
+        au.extend_from_slice(&suffix);
+        assert_eq!(read_one(&au).clocks, [c, c]);
+        for len in 0..au.len() {
+            let _ = read_one(&au[..len]);
+        }
+        let nals: Vec<&[u8]> = AnnexBNalUnits::new(&au).collect();
+        let prefixed = write_length_prefixed(&nals, 2);
+        let mut reader = H265Reader::new();
+        reader.set_framing(NalFraming::LengthPrefixed(2));
+        assert_eq!(reader.read_access_unit(&prefixed).clocks, [c, c]);
+        for len in 0..prefixed.len() {
+            let _ = reader.read_access_unit(&prefixed[..len]);
+        }
+    }
+
+    fn check_fixture(name: &str, frame_rate: (u32, u32)) -> Vec<AccessUnitInfo> {
+        let data = fixture(name);
+        let (_, expected) = expected_dump(name);
+        let mut reader = H265Reader::new();
+        let infos: Vec<AccessUnitInfo> = split_access_units::<H265Rules>(&data)
+            .into_iter()
+            .map(|au| reader.read_access_unit(au))
+            .collect();
+        assert_eq!(infos.len(), expected.len(), "{name}: access unit count");
+        for (info, exp) in infos.iter().zip(&expected) {
+            check_au(info, exp);
+            assert_eq!(info.faults, [], "{}", exp.line);
+            assert_eq!(
+                info.timing.and_then(|t| t.frame_rate()),
+                Some(frame_rate),
+                "{}",
+                exp.line
+            );
+        }
+        let sps = reader.last_sps().unwrap();
+        assert_eq!(
+            (sps.pic_width_in_luma_samples, sps.chroma_format_idc),
+            (320, 1)
+        );
+        assert!(infos[0].keyframe);
+        infos
+    }
+
+    #[test]
+    fn fixture_30fps() {
+        let infos = check_fixture("h265_30fps_ndf_py.h265", (30, 1));
+        assert_eq!(infos.len(), 60);
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.clocks.len() == 1 && !i.clocks[0].nuit_field_based)
+        );
+    }
+
+    #[test]
+    fn fixture_2997_drop_frame() {
+        let infos = check_fixture("h265_2997fps_df_py.h265", (30000, 1001));
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.clocks[0].counting_type == 4 && !i.clocks[0].cnt_dropped)
+        );
+    }
+
+    #[test]
+    fn fixture_2997_ffmpeg_style() {
+        let infos = check_fixture("h265_2997fps_df_ffstyle_py.h265", (30000, 1001));
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.clocks[0].nuit_field_based && i.clocks[0].cnt_dropped)
+        );
+    }
+
+    fn arb_clock() -> impl Strategy<Value = ClockTimestamp> {
+        let time = prop_oneof![
+            (0u8..60, 0u8..60, 0u8..24).prop_map(|(s, m, h)| (true, Some(s), Some(m), Some(h))),
+            Just((false, None, None, None)),
+            (0u8..60).prop_map(|s| (false, Some(s), None, None)),
+            (0u8..60, 0u8..60).prop_map(|(s, m)| (false, Some(s), Some(m), None)),
+            (0u8..60, 0u8..60, 0u8..24).prop_map(|(s, m, h)| (false, Some(s), Some(m), Some(h))),
+        ];
+        let offset = prop_oneof![Just(0i32), -(1i32 << 30)..(1i32 << 30)];
+        (
+            any::<bool>(),
+            0u8..32,
+            any::<bool>(),
+            any::<bool>(),
+            0u16..512,
+            time,
+            offset,
+        )
+            .prop_map(
+                |(
+                    units_field_based,
+                    counting_type,
+                    discontinuity,
+                    cnt_dropped,
+                    n_frames,
+                    time,
+                    time_offset,
+                )| {
+                    ClockTimestamp {
+                        ct_type: 0,
+                        nuit_field_based: units_field_based,
+                        counting_type,
+                        full_timestamp: time.0,
+                        discontinuity,
+                        cnt_dropped,
+                        n_frames,
+                        seconds: time.1,
+                        minutes: time.2,
+                        hours: time.3,
+                        time_offset,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn random_time_codes_round_trip(
+            clocks in proptest::collection::vec(proptest::option::of(arb_clock()), 0..=3),
+        ) {
+            let tc = TimeCode::new(&clocks);
+            prop_assert_eq!(TimeCode::parse(&tc.to_payload()), Ok(tc));
+            let info = read_one(&access_unit(&sps_30fps(0), &[tc.to_sei_nal()]));
+            prop_assert_eq!(info.clocks, clocks.iter().flatten().copied().collect::<Vec<_>>());
+            prop_assert_eq!(info.faults, vec![]);
+        }
+
+        #[test]
+        fn random_sps_round_trip(
+            common in arb_vui_common(),
+            timing in proptest::option::of((any::<u32>(), any::<u32>())),
+            sub_layers in 0u8..=6,
+            num_sets in 0u8..=64,
+            long_term in proptest::option::of(0u8..=32),
+            scaling in any::<bool>(),
+            id in 0u8..16,
+        ) {
+            let mut sps = H265Sps::example(id);
+            sps.sps_max_sub_layers_minus1 = sub_layers;
+            sps.num_short_term_ref_pic_sets = num_sets;
+            sps.num_long_term_ref_pics_sps = long_term;
+            sps.scaling_list_enabled = scaling;
+            sps.sps_scaling_list_data_present = scaling;
+            sps.vui = Some(H265Vui { common, timing, ..Default::default() });
+            prop_assert_eq!(parse_sps_nal(&sps.to_nal()), Ok(sps));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(
+                prop_oneof![
+                    Just(0u8), Just(1u8), Just(3u8), Just(0x4eu8), Just(0x42u8), Just(0xffu8),
+                    any::<u8>()
+                ],
+                0..512),
+            size_len in 0u8..=4,
+        ) {
+            let mut reader = H265Reader::new();
+            let _ = reader.read_access_unit(&data);
+            reader.set_framing(NalFraming::LengthPrefixed(size_len));
+            let _ = reader.read_access_unit(&data);
+            let _ = reader.set_codec_data(&data);
+            let _ = reader.read_access_unit(&data);
+        }
+
+        #[test]
+        fn mutated_sps_never_panics(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut sps = sps_30fps(0);
+            sps.num_short_term_ref_pic_sets = 9;
+            sps.sps_max_sub_layers_minus1 = 3;
+            let mut nal = sps.to_nal();
+            for (index, value) in flips {
+                let i = 2 + index.index(nal.len() - 2);
+                nal[i] ^= value;
+            }
+            let _ = parse_sps_nal(&nal);
+            let _ = read_one(&write_annex_b(&[&nal, &TimeCode::new(&[None]).to_sei_nal()]));
+        }
+    }
+}
