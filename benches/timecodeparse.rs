@@ -4,8 +4,8 @@
 //! 1. Generates a stream of `LOCKSTEP_BENCH_FRAMES` (default 10 000) H.264 frames whose picture
 //!    timing SEI carry timecodes (x264enc pic-struct=1 + h264parse update-timecode).
 //! 2. In the same run, alternating, `ROUNDS` times each, measures the process CPU time of
-//!      filesrc ! h264parse ! byte-stream,au ! fakesink
-//!      filesrc ! h264parse ! byte-stream,au ! timecodeparse source=embedded ! fakesink
+//!    `filesrc ! h264parse ! byte-stream,au ! fakesink` and of
+//!    `filesrc ! h264parse ! byte-stream,au ! timecodeparse source=embedded ! fakesink`,
 //!    and reports the medians and their ratio (goal: ≤ 1.05).
 //! 3. Measures the pure SEI reader (`H264Reader::read_access_unit`) on every access unit of the
 //!    stream, in SEI messages per second (goal: ≥ 5 million/s).

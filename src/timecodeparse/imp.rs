@@ -356,15 +356,24 @@ impl TimecodeParse {
             state.stats.missing += 1;
         }
 
-        let wall_clock_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let discontinuity = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        // The wall clock only matters when this frame may latch.
+        let wall_clock_ns = if !state.latcher.is_latched()
+            || discontinuity
+            || state.config.resync == Resync::EveryFrame
+        {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        } else {
+            0
+        };
         let timing = state.latcher.frame(&FrameInput {
             observed,
             running_ns,
             decode_running_ns,
-            discontinuity: buffer.flags().contains(gst::BufferFlags::DISCONT),
+            discontinuity,
             wall_clock_ns,
         });
 
