@@ -55,11 +55,18 @@ fn find_emulation_prevention(data: &[u8], from: usize) -> Option<usize> {
 
 /// Reads bits MSB first from an RBSP (emulation prevention already removed). Every read
 /// returns [`ParseError::Truncated`] when the data ends first; nothing panics.
+///
+/// Bits are served from a 64-bit cache refilled a byte at a time, so a read costs a few
+/// instructions whether or not it is near the end of the data.
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {
     data: &'a [u8],
-    /// Position of the next bit, counted from the first bit of `data`.
-    bit_pos: usize,
+    /// The next byte of `data` to load into `cache`.
+    next_byte: usize,
+    /// Unread bits, left-aligned; the bits below the valid ones are zero.
+    cache: u64,
+    /// Number of valid bits in `cache`.
+    cache_bits: u32,
 }
 
 impl<'a> BitReader<'a> {
@@ -67,7 +74,9 @@ impl<'a> BitReader<'a> {
     pub fn new(rbsp: &'a [u8]) -> Self {
         BitReader {
             data: rbsp,
-            bit_pos: 0,
+            next_byte: 0,
+            cache: 0,
+            cache_bits: 0,
         }
     }
 
@@ -78,47 +87,46 @@ impl<'a> BitReader<'a> {
 
     /// Bits read so far.
     pub fn position(&self) -> usize {
-        self.bit_pos
+        self.next_byte * 8 - self.cache_bits as usize
     }
 
     /// Bits left before the end of the data.
     pub fn bits_left(&self) -> usize {
-        (self.data.len() * 8).saturating_sub(self.bit_pos)
+        (self.data.len() - self.next_byte) * 8 + self.cache_bits as usize
     }
 
     /// H.264 7.2 byte_aligned().
     pub fn is_byte_aligned(&self) -> bool {
-        self.bit_pos.is_multiple_of(8)
+        // next_byte * 8 is a multiple of 8, so the position is aligned iff cache_bits is.
+        self.cache_bits.is_multiple_of(8)
     }
 
-    /// Skips to the next byte boundary (no-op when aligned). The skipped bits are not checked:
-    /// callers that need `bit_equal_to_zero` semantics do not exist here.
+    /// Skips to the next byte boundary (no-op when aligned). The skipped bits are not checked.
     pub fn byte_align(&mut self) {
-        self.bit_pos = self.bit_pos.div_ceil(8) * 8;
+        let partial = self.cache_bits % 8;
+        self.cache <<= partial;
+        self.cache_bits -= partial;
     }
 
-    /// The next 32 bits (zero-padded past the end) without consuming them.
+    /// Loads whole bytes into the cache until it holds more than 56 bits or the data ends.
     #[inline]
-    fn peek32_padded(&self) -> u32 {
-        let byte = self.bit_pos / 8;
-        let shift = (self.bit_pos % 8) as u32;
-        let word = match self.data.get(byte..byte + 8) {
-            // Fast path: a whole 8-byte window is available.
-            Some(window) => {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(window);
-                u64::from_be_bytes(bytes)
-            }
-            None => {
-                let mut bytes = [0u8; 8];
-                let tail = self.data.get(byte..).unwrap_or(&[]);
-                let n = tail.len().min(8);
-                bytes[..n].copy_from_slice(&tail[..n]);
-                u64::from_be_bytes(bytes)
-            }
-        };
-        // shift ≤ 7, so the top 32 bits after the shift are all real (or padding) bits.
-        ((word << shift) >> 32) as u32
+    fn refill(&mut self) {
+        while self.cache_bits <= 56 {
+            let Some(&byte) = self.data.get(self.next_byte) else {
+                return;
+            };
+            self.cache |= u64::from(byte) << (56 - self.cache_bits);
+            self.cache_bits += 8;
+            self.next_byte += 1;
+        }
+    }
+
+    /// Drops `n` bits (n ≤ cache_bits) from the cache.
+    #[inline]
+    fn consume(&mut self, n: u32) {
+        // n can be 64 only when cache_bits is 64; a shift by 64 would overflow.
+        self.cache = if n >= 64 { 0 } else { self.cache << n };
+        self.cache_bits -= n;
     }
 
     /// u(n): an unsigned value of `n` bits, `n` ≤ 32.
@@ -130,11 +138,15 @@ impl<'a> BitReader<'a> {
         if n > 32 {
             return Err(ParseError::Invalid("bit count above 32"));
         }
-        if self.bits_left() < n as usize {
-            return Err(ParseError::Truncated);
+        if self.cache_bits < n {
+            self.refill();
+            if self.cache_bits < n {
+                return Err(ParseError::Truncated);
+            }
         }
-        let value = self.peek32_padded() >> (32 - n);
-        self.bit_pos += n as usize;
+        // 1 ≤ n ≤ 32, so the shift is in 32..=63 and the value fits in u32.
+        let value = (self.cache >> (64 - n)) as u32;
+        self.consume(n);
         Ok(value)
     }
 
@@ -156,16 +168,27 @@ impl<'a> BitReader<'a> {
         if self.bits_left() < n {
             return Err(ParseError::Truncated);
         }
-        self.bit_pos += n;
-        Ok(())
+        if n <= self.cache_bits as usize {
+            self.consume(n as u32);
+            return Ok(());
+        }
+        // Past the cache: restart at the byte holding the target bit.
+        let target = self.position() + n;
+        self.next_byte = target / 8;
+        self.cache = 0;
+        self.cache_bits = 0;
+        self.u((target % 8) as u32).map(|_| ())
     }
 
     /// ue(v) (H.264 9.1): Exp-Golomb, up to 2^32 − 2 (31 leading zeros). A longer code is
     /// `Invalid`: no syntax element read here can be that large.
     #[inline]
     pub fn ue(&mut self) -> Result<u32, ParseError> {
-        let window = self.peek32_padded();
-        let leading_zeros = window.leading_zeros();
+        if self.cache_bits < 32 {
+            self.refill();
+        }
+        // The bits below the valid ones are zero, so leading_zeros may count past them.
+        let leading_zeros = self.cache.leading_zeros();
         if leading_zeros >= 32 {
             return Err(if self.bits_left() < 33 {
                 ParseError::Truncated
@@ -173,13 +196,14 @@ impl<'a> BitReader<'a> {
                 ParseError::Invalid("Exp-Golomb code longer than 32 bits")
             });
         }
-        let code_len = 2 * leading_zeros as usize + 1;
-        if self.bits_left() < code_len {
+        if self.bits_left() < 2 * leading_zeros as usize + 1 {
             return Err(ParseError::Truncated);
         }
-        self.bit_pos += leading_zeros as usize + 1;
-        // leading_zeros ≤ 31, so 2^lz − 1 + (lz bits) ≤ 2^32 − 2 and fits in u32.
+        // The prefix (zeros and the 1) is within the cache: leading_zeros < cache_bits here,
+        // as the cache holds at least 32 bits or all that is left.
+        self.consume(leading_zeros + 1);
         let suffix = self.u(leading_zeros)?;
+        // leading_zeros ≤ 31, so 2^lz − 1 + (lz bits) ≤ 2^32 − 2 and fits in u32.
         Ok(((1u64 << leading_zeros) - 1 + u64::from(suffix)) as u32)
     }
 
@@ -219,7 +243,7 @@ impl<'a> BitReader<'a> {
     /// trailing_zero_8bits, are ignored).
     pub fn more_rbsp_data(&self) -> bool {
         match stop_bit_position(self.data) {
-            Some(stop) => self.bit_pos < stop,
+            Some(stop) => self.position() < stop,
             None => false,
         }
     }

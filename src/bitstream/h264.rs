@@ -45,6 +45,8 @@ const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 
 /// How many escaped bytes of a slice NAL unit are unescaped to read the start of its header:
 /// three ue(v) of at most 63 bits each plus emulation prevention bytes fit easily.
 const SLICE_HEADER_PREFIX: usize = 48;
+/// The window tried first: real slices code the three fields in a few bits.
+const SLICE_HEADER_SHORT_PREFIX: usize = 8;
 
 /// hrd_parameters() (H.264 E.1.2). The per-CPB bit rate and size values are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -719,6 +721,24 @@ impl H264Reader {
         Ok(())
     }
 
+    /// The first fields of a slice header, read from a window of the slice's first bytes (the
+    /// slice's end is not searched). A short window holds them in practice; the long one is
+    /// tried only when they do not fit.
+    fn read_slice_header_start(
+        &mut self,
+        nal_start: &[u8],
+    ) -> Result<SliceHeaderStart, ParseError> {
+        for window_len in [SLICE_HEADER_SHORT_PREFIX, SLICE_HEADER_PREFIX] {
+            let window = header_window(nal_start, 1 + window_len);
+            let rbsp = unescape_rbsp(window.get(1..).unwrap_or(&[]), &mut self.rbsp_buf);
+            match SliceHeaderStart::parse(rbsp) {
+                Err(ParseError::Truncated) if window.len() == 1 + window_len => continue,
+                result => return result,
+            }
+        }
+        Err(ParseError::Truncated)
+    }
+
     /// The SPS active for an access unit: the SPS of the PPS its first slice names; failing
     /// that (no slice, unknown PPS or SPS), the SPS parsed last.
     fn active_sps(&self, slice_pps_id: Option<u8>) -> Option<&H264Sps> {
@@ -811,9 +831,7 @@ impl AccessUnitReader for H264Reader {
                 if nal_start[0] & 0x1f == nal_type::SLICE_IDR {
                     info.keyframe = true;
                 }
-                let window = header_window(nal_start, 1 + SLICE_HEADER_PREFIX);
-                let rbsp = unescape_rbsp(window.get(1..).unwrap_or(&[]), &mut self.rbsp_buf);
-                match SliceHeaderStart::parse(rbsp) {
+                match self.read_slice_header_start(nal_start) {
                     Ok(start) => slice_pps_id = Some(start.pic_parameter_set_id),
                     Err(_) => faults.insert(Fault::MalformedNal),
                 }

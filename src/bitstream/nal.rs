@@ -106,11 +106,50 @@ impl<'a> Iterator for AnnexBNalUnitsRev<'a> {
     }
 }
 
+fn strip_trailing_zeros(nal: &[u8]) -> &[u8] {
+    let len = nal.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+    &nal[..len]
+}
+
+/// Index of the next `00 00 01` at or after `from`.
+pub fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 2 < data.len() {
+        // Eight bytes without a zero cannot hold the first byte of a start code: entropy-coded
+        // slice data is skipped a word at a time.
+        if let Some(word) = word_at(data, i)
+            && !has_zero_byte(word)
+        {
+            i += 8;
+            continue;
+        }
+        let third = data[i + 2];
+        if third > 1 {
+            // A start code at i needs data[i+2] = 1, at i+1 or i+2 needs data[i+2] = 0.
+            i += 3;
+        } else if third == 1 && data[i] == 0 && data[i + 1] == 0 {
+            return Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 /// Index of the last `00 00 01` that starts at or after `floor` and ends at or before `end`.
 pub fn find_last_start_code(data: &[u8], floor: usize, end: usize) -> Option<usize> {
     let end = end.min(data.len());
     let mut i = end.checked_sub(3)?;
     while i >= floor {
+        // No zero in data[i−7..=i]: no start code begins at any of those positions.
+        if let Some(start) = i.checked_sub(7)
+            && start >= floor
+            && let Some(word) = word_at(data, start)
+            && !has_zero_byte(word)
+        {
+            i = i.checked_sub(8)?;
+            continue;
+        }
         let first = data[i];
         if first > 1 {
             // Start codes at i and i−1 need data[i] = 0, at i−2 needs data[i] = 1.
@@ -124,26 +163,19 @@ pub fn find_last_start_code(data: &[u8], floor: usize, end: usize) -> Option<usi
     None
 }
 
-fn strip_trailing_zeros(nal: &[u8]) -> &[u8] {
-    let len = nal.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
-    &nal[..len]
+#[inline]
+fn word_at(data: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = data.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_ne_bytes(bytes))
 }
 
-/// Index of the next `00 00 01` at or after `from`.
-pub fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 2 < data.len() {
-        let third = data[i + 2];
-        if third > 1 {
-            // A start code at i needs data[i+2] = 1, at i+1 or i+2 needs data[i+2] = 0.
-            i += 3;
-        } else if third == 1 && data[i] == 0 && data[i + 1] == 0 {
-            return Some(i);
-        } else {
-            i += 1;
-        }
-    }
-    None
+/// True if any byte of `word` is zero (the classic bit trick: exact, no false positives when
+/// used as a yes/no answer).
+#[inline]
+fn has_zero_byte(word: u64) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    word.wrapping_sub(LOW) & !word & HIGH != 0
 }
 
 /// The NAL units of a length-prefixed buffer: each is preceded by its size, big endian, in
@@ -419,6 +451,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn start_code_search_matches_a_naive_one(
+            data in proptest::collection::vec(
+                prop_oneof![8 => 2u8..=255, 2 => Just(0u8), 1 => Just(1u8)], 0..200),
+            from in 0usize..210,
+            floor in 0usize..210,
+            end in 0usize..210,
+        ) {
+            let is_start = |i: usize| data.get(i..i + 3) == Some(&[0, 0, 1][..]);
+            let naive_next = (from..data.len()).find(|&i| is_start(i));
+            prop_assert_eq!(find_start_code(&data, from), naive_next);
+            let end_clamped = end.min(data.len());
+            let naive_last = (floor..end_clamped.saturating_sub(2))
+                .rev()
+                .find(|&i| i + 3 <= end_clamped && is_start(i));
+            prop_assert_eq!(find_last_start_code(&data, floor, end), naive_last);
+        }
+
         #[test]
         fn reverse_iteration_matches_forward(data in proptest::collection::vec(
             prop_oneof![Just(0u8), Just(1u8), any::<u8>()], 0..256)) {
