@@ -664,6 +664,8 @@ pub struct H264Reader {
     rbsp_buf: Vec<u8>,
     /// The pic_timing payload of the current access unit, kept until its SPS is known.
     pending_pic_timing: Vec<u8>,
+    /// Faults found in codec_data, reported with the next access unit.
+    pending_faults: FaultSet,
 }
 
 impl Default for H264Reader {
@@ -682,6 +684,7 @@ impl H264Reader {
             last_sps_id: None,
             rbsp_buf: Vec::with_capacity(256),
             pending_pic_timing: Vec::with_capacity(32),
+            pending_faults: FaultSet::default(),
         }
     }
 
@@ -749,23 +752,21 @@ impl H264Reader {
     }
 
     /// Parses avcC (ISO/IEC 14496-15 5.3.3.1 AVCDecoderConfigurationRecord), or Annex B
-    /// parameter sets if the data starts with a start code. Replaces all known parameter sets.
-    /// The framing is set before the parameter sets are read, so a broken SPS inside still
-    /// leaves the right framing; the first error is returned after every parameter set that
-    /// could be read was stored.
+    /// parameter sets if the data starts with a start code, replacing all known parameter
+    /// sets. `Err` only when the framing cannot be known (record too short, configurationVersion
+    /// not 1, 3-byte NAL sizes); a parameter set that cannot be read, or a record cut short
+    /// after its header, keeps the framing and the parameter sets read so far, and is reported
+    /// as [`Fault::MalformedParameterSet`] with the next access unit.
     fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
-        self.sps.iter_mut().for_each(|s| *s = None);
-        self.pps_sps_id.iter_mut().for_each(|p| *p = None);
-        self.last_sps_id = None;
         if super::nal::starts_with_start_code(data) {
+            self.clear_parameter_sets();
             self.framing = NalFraming::AnnexB;
-            let mut first_error = None;
             for nal in super::nal::AnnexBNalUnits::new(data) {
-                if let Err(e) = self.handle_parameter_set(nal) {
-                    first_error.get_or_insert(e);
-                }
+                let parsed = self.handle_parameter_set(nal);
+                self.pending_faults
+                    .insert_if(parsed.is_err(), Fault::MalformedParameterSet);
             }
-            return first_error.map_or(Ok(()), Err);
+            return Ok(());
         }
         let header = data.get(..6).ok_or(ParseError::Truncated)?;
         if header[0] != 1 {
@@ -776,9 +777,19 @@ impl H264Reader {
         if size_len == 3 {
             return Err(ParseError::Invalid("avcC lengthSizeMinusOne"));
         }
+        self.clear_parameter_sets();
         self.framing = NalFraming::LengthPrefixed(size_len);
+        let read = self.read_avcc_parameter_sets(data);
+        self.pending_faults
+            .insert_if(read.is_err(), Fault::MalformedParameterSet);
+        Ok(())
+    }
+
+    /// The SPS and PPS arrays of an avcC record. Stops at the first one that is cut off;
+    /// parameter sets that do not parse are skipped. Err if anything was wrong.
+    fn read_avcc_parameter_sets(&mut self, data: &[u8]) -> Result<(), ParseError> {
         let mut pos = 5;
-        let mut first_error = None;
+        let mut result = Ok(());
         for count_mask in [0x1f, 0xff] {
             // numOfSequenceParameterSets (5 bits), then numOfPictureParameterSets (8 bits).
             let count = data.get(pos).ok_or(ParseError::Truncated)? & count_mask;
@@ -791,12 +802,18 @@ impl H264Reader {
                     .ok_or(ParseError::Truncated)?;
                 pos += 2 + len;
                 if let Err(e) = self.handle_parameter_set(nal) {
-                    first_error.get_or_insert(e);
+                    result = Err(e);
                 }
             }
         }
         // The high-profile tail (chroma_format, bit depths, SPS extensions) is not needed.
-        first_error.map_or(Ok(()), Err)
+        result
+    }
+
+    fn clear_parameter_sets(&mut self) {
+        self.sps.iter_mut().for_each(|s| *s = None);
+        self.pps_sps_id.iter_mut().for_each(|p| *p = None);
+        self.last_sps_id = None;
     }
 }
 
@@ -815,7 +832,7 @@ impl AccessUnitReader for H264Reader {
 
     fn read_access_unit(&mut self, data: &[u8]) -> AccessUnitInfo {
         let mut info = AccessUnitInfo::default();
-        let mut faults = FaultSet::default();
+        let mut faults = std::mem::take(&mut self.pending_faults);
         let mut has_pic_timing = false;
         let mut slice_pps_id: Option<u8> = None;
         self.pending_pic_timing.clear();
@@ -1530,14 +1547,11 @@ mod tests {
             assert_eq!(info.clocks, [c]);
             assert_eq!(info.faults, []);
         }
+        // Err only when the framing cannot be known.
         let mut reader = H264Reader::new();
         let good = avcc(4, &[&sps_a.to_nal()], &[&pps_nal(0, 0)]);
         assert_eq!(
             reader.set_codec_data(&good[..3]),
-            Err(ParseError::Truncated)
-        );
-        assert_eq!(
-            reader.set_codec_data(&good[..good.len() - 8]),
             Err(ParseError::Truncated)
         );
         let mut bad_version = good.clone();
@@ -1552,16 +1566,36 @@ mod tests {
             reader.set_codec_data(&three_byte_sizes),
             Err(ParseError::Invalid(_))
         ));
-        // A broken SPS inside: the others are kept, the error is reported.
-        let mut broken = sps_b.to_nal();
-        broken.truncate(6);
-        let codec_data = avcc(4, &[&broken, &sps_a.to_nal()], &[&pps_nal(0, 0)]);
         assert_eq!(
-            reader.set_codec_data(&codec_data),
-            Err(ParseError::Truncated)
+            reader.framing(),
+            NalFraming::AnnexB,
+            "a failed record changes nothing"
         );
+        // A record cut in its PPS array: framing and SPS kept, the fault comes with the
+        // next access unit (once).
+        assert_eq!(reader.set_codec_data(&good[..good.len() - 8]), Ok(()));
         assert_eq!(reader.framing(), NalFraming::LengthPrefixed(4));
         assert_eq!(reader.sps(0), Some(&sps_a));
+        let au = write_length_prefixed(&[&sei, &slice_nal(true, 0)], 4);
+        let info = reader.read_access_unit(&au);
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[c][..], &[Fault::MalformedParameterSet][..])
+        );
+        assert_eq!(reader.read_access_unit(&au).faults, []);
+        // A broken SPS inside: the others are kept, the fault is reported.
+        let mut broken = sps_b.to_nal();
+        broken.truncate(6);
+        let codec_data = avcc(2, &[&broken, &sps_a.to_nal()], &[&pps_nal(0, 0)]);
+        assert_eq!(reader.set_codec_data(&codec_data), Ok(()));
+        assert_eq!(reader.framing(), NalFraming::LengthPrefixed(2));
+        assert_eq!(reader.sps(0), Some(&sps_a));
+        assert_eq!(reader.sps(1), None);
+        let info = reader.read_access_unit(&write_length_prefixed(&[&sei, &slice_nal(true, 0)], 2));
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[c][..], &[Fault::MalformedParameterSet][..])
+        );
         // Annex B parameter sets as codec_data.
         let annex_b = write_annex_b(&[&sps_a.to_nal(), &pps_nal(0, 0)]);
         reader.set_framing(NalFraming::LengthPrefixed(4));

@@ -862,6 +862,8 @@ pub struct H265Reader {
     last_sps_id: Option<u8>,
     /// Reused buffer for RBSP with emulation prevention removed.
     rbsp_buf: Vec<u8>,
+    /// Faults found in codec_data, reported with the next access unit.
+    pending_faults: FaultSet,
 }
 
 impl Default for H265Reader {
@@ -878,6 +880,7 @@ impl H265Reader {
             sps: vec![None; MAX_SPS_COUNT],
             last_sps_id: None,
             rbsp_buf: Vec::with_capacity(256),
+            pending_faults: FaultSet::default(),
         }
     }
 
@@ -910,21 +913,21 @@ impl H265Reader {
     }
 
     /// Parses hvcC (ISO/IEC 14496-15 8.3.3.1 HEVCDecoderConfigurationRecord), or Annex B
-    /// parameter sets if the data starts with a start code. Replaces all known parameter sets;
-    /// the framing is set first, and the first error is returned after every parameter set
-    /// that could be read was stored.
+    /// parameter sets if the data starts with a start code, replacing all known parameter
+    /// sets. `Err` only when the framing cannot be known (record shorter than its 23-byte
+    /// header, 3-byte NAL sizes); a parameter set that cannot be read, or a record cut short
+    /// after its header, keeps the framing and the SPS read so far, and is reported as
+    /// [`Fault::MalformedParameterSet`] with the next access unit.
     fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
-        self.sps.iter_mut().for_each(|s| *s = None);
-        self.last_sps_id = None;
         if super::nal::starts_with_start_code(data) {
+            self.clear_parameter_sets();
             self.framing = NalFraming::AnnexB;
-            let mut first_error = None;
             for nal in super::nal::AnnexBNalUnits::new(data) {
-                if let Err(e) = self.handle_parameter_set(nal) {
-                    first_error.get_or_insert(e);
-                }
+                let parsed = self.handle_parameter_set(nal);
+                self.pending_faults
+                    .insert_if(parsed.is_err(), Fault::MalformedParameterSet);
             }
-            return first_error.map_or(Ok(()), Err);
+            return Ok(());
         }
         // configurationVersion is not checked: early writers put 0 there.
         let header = data.get(..23).ok_or(ParseError::Truncated)?;
@@ -932,10 +935,19 @@ impl H265Reader {
         if size_len == 3 {
             return Err(ParseError::Invalid("hvcC lengthSizeMinusOne"));
         }
+        self.clear_parameter_sets();
         self.framing = NalFraming::LengthPrefixed(size_len);
-        let num_arrays = header[22];
+        let read = self.read_hvcc_arrays(data, header[22]);
+        self.pending_faults
+            .insert_if(read.is_err(), Fault::MalformedParameterSet);
+        Ok(())
+    }
+
+    /// The NAL unit arrays of an hvcC record. Stops at the first NAL unit that is cut off;
+    /// parameter sets that do not parse are skipped. Err if anything was wrong.
+    fn read_hvcc_arrays(&mut self, data: &[u8], num_arrays: u8) -> Result<(), ParseError> {
         let mut pos = 23;
-        let mut first_error = None;
+        let mut result = Ok(());
         for _ in 0..num_arrays {
             // array_completeness, reserved, NAL_unit_type; then numNalus.
             let array = data.get(pos..pos + 3).ok_or(ParseError::Truncated)?;
@@ -950,11 +962,16 @@ impl H265Reader {
                 pos += 2 + len;
                 // Each NAL unit says what it is; the array type is not trusted.
                 if let Err(e) = self.handle_parameter_set(nal) {
-                    first_error.get_or_insert(e);
+                    result = Err(e);
                 }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        result
+    }
+
+    fn clear_parameter_sets(&mut self) {
+        self.sps.iter_mut().for_each(|s| *s = None);
+        self.last_sps_id = None;
     }
 }
 
@@ -973,7 +990,7 @@ impl AccessUnitReader for H265Reader {
 
     fn read_access_unit(&mut self, data: &[u8]) -> AccessUnitInfo {
         let mut info = AccessUnitInfo::default();
-        let mut faults = FaultSet::default();
+        let mut faults = std::mem::take(&mut self.pending_faults);
         // The first time_code message of the access unit, read or not.
         let mut prefix_time_code: Option<Result<TimeCode, ParseError>> = None;
         let mut suffix_time_code: Option<Result<TimeCode, ParseError>> = None;
@@ -1547,25 +1564,35 @@ mod tests {
             reader.set_codec_data(&good[..22]),
             Err(ParseError::Truncated)
         );
-        assert_eq!(
-            reader.set_codec_data(&good[..good.len() - 1]),
-            Err(ParseError::Truncated)
-        );
         let mut three = good.clone();
         three[21] = 0x0e;
         assert!(matches!(
             reader.set_codec_data(&three),
             Err(ParseError::Invalid(_))
         ));
+        assert_eq!(
+            reader.framing(),
+            NalFraming::AnnexB,
+            "a failed record changes nothing"
+        );
+        // Cut after the header: framing set, fault reported once with the next access unit.
+        assert_eq!(reader.set_codec_data(&good[..good.len() - 1]), Ok(()));
+        assert_eq!(reader.framing(), NalFraming::LengthPrefixed(4));
+        let au = write_length_prefixed(&[&TimeCode::new(&[Some(c)]).to_sei_nal()], 4);
+        let info = reader.read_access_unit(&au);
+        assert_eq!(
+            (info.clocks.as_slice(), info.faults.as_slice()),
+            (&[c][..], &[Fault::MalformedParameterSet][..])
+        );
+        assert_eq!(reader.read_access_unit(&au).faults, []);
         // A broken SPS: reported, framing still set.
         let mut broken = sps.to_nal();
         broken.truncate(10);
-        assert_eq!(
-            reader.set_codec_data(&hvcc(2, &[(33, &[&broken])])),
-            Err(ParseError::Truncated)
-        );
+        assert_eq!(reader.set_codec_data(&hvcc(2, &[(33, &[&broken])])), Ok(()));
         assert_eq!(reader.framing(), NalFraming::LengthPrefixed(2));
         assert_eq!(reader.last_sps(), None);
+        let info = reader.read_access_unit(&[]);
+        assert_eq!(info.faults, [Fault::MalformedParameterSet]);
         // Annex B parameter sets as codec_data.
         let annex_b = write_annex_b(&[&vps(), &sps.to_nal(), &pps()]);
         assert_eq!(reader.set_codec_data(&annex_b), Ok(()));
