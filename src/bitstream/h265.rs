@@ -718,7 +718,7 @@ impl H265Sps {
     /// The escaped SPS NAL unit (header `42 01`), for building test streams. Short-term
     /// reference picture sets are written with a fixed pattern: even sets explicit, odd sets
     /// predicted from the one before (deltaRps −1, the first entry dropped through
-    /// use_delta_flag) — set i explicit has 1 + i % 3 negative and i % 2 positive pictures.
+    /// use_delta_flag) — explicit set i has 1 + i % 3 negative and i / 2 % 3 positive pictures.
     pub fn to_nal(&self) -> Vec<u8> {
         let mut w = BitWriter::new();
         let sub_layers_minus1 = self.sps_max_sub_layers_minus1.min(6);
@@ -792,7 +792,7 @@ impl H265Sps {
         for i in 0..num_sets {
             if i % 2 == 0 {
                 let negative: Vec<i32> = (1..=(1 + i as i32 % 3)).map(|k| -k).collect();
-                let positive: Vec<i32> = (1..=(i as i32 % 2)).collect();
+                let positive: Vec<i32> = (1..=(i as i32 / 2 % 3)).collect();
                 let set = ShortTermRefPicSet::explicit(&negative, &positive);
                 set.write_explicit(&mut w, i);
                 previous = set;
