@@ -37,9 +37,9 @@ pub fn unescape_rbsp<'a>(escaped: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
 /// `03` or is the first byte, so no zeros before it count).
 fn find_emulation_prevention(data: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    // Look at the third byte of each candidate: unless it is 03, no pattern can end there, and
-    // if it is above 03... we still have to step by one, since `00 00 03` may start right
-    // after it. Skip quickly over bytes that cannot be the last zero of a pair.
+    // Look at the third byte of each candidate window: above 03 it can be neither the 03 of a
+    // pattern starting at i nor one of the zeros of a pattern starting at i+1 or i+2, so all
+    // three starts are skipped at once.
     while i + 2 < data.len() {
         let third = data[i + 2];
         if third > 3 {

@@ -1648,6 +1648,12 @@ mod tests {
             header_number(&header, "time_scale")
         );
         assert!(infos[0].keyframe, "{name}: the first picture is IDR");
+        // Every prefix of the first two access units reads without a panic.
+        for au in split_access_units::<H264Rules>(&data).into_iter().take(2) {
+            for len in 0..au.len() {
+                let _ = H264Reader::new().read_access_unit(&au[..len]);
+            }
+        }
         infos
     }
 

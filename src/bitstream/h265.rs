@@ -1685,6 +1685,12 @@ mod tests {
             (320, 1)
         );
         assert!(infos[0].keyframe);
+        // Every prefix of the first two access units reads without a panic.
+        for au in split_access_units::<H265Rules>(&data).into_iter().take(2) {
+            for len in 0..au.len() {
+                let _ = H265Reader::new().read_access_unit(&au[..len]);
+            }
+        }
         infos
     }
 

@@ -45,12 +45,6 @@ impl<'a> AnnexBNalUnits<'a> {
         self.skip_empty();
         self.data.get(self.next_start?..)
     }
-
-    /// Where the next NAL unit's header is in the buffer.
-    pub fn next_offset(&mut self) -> Option<usize> {
-        self.skip_empty();
-        self.next_start
-    }
 }
 
 impl<'a> Iterator for AnnexBNalUnits<'a> {
