@@ -92,10 +92,18 @@ fn access_units(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
 fn main() -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gstlockstep::plugin_register_static().map_err(|e| e.to_string())?;
-    let frames: u32 = std::env::var("LOCKSTEP_BENCH_FRAMES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let env = |name: &str, default: u32| -> u32 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let frames = env("LOCKSTEP_BENCH_FRAMES", 10_000);
+    let (width, height) = (
+        env("LOCKSTEP_BENCH_WIDTH", 320),
+        env("LOCKSTEP_BENCH_HEIGHT", 180),
+    );
+    let bitrate_kbps = env("LOCKSTEP_BENCH_KBPS", 400);
 
     let path = std::env::temp_dir().join(format!("lockstep-bench-{}.h264", std::process::id()));
     eprintln!(
@@ -103,9 +111,9 @@ fn main() -> Result<(), String> {
         path.display()
     );
     run_to_eos(&format!(
-        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width=320,height=180,framerate=30000/1001 ! \
+        "videotestsrc num-buffers={frames} pattern=snow ! video/x-raw,format=I420,width={width},height={height},framerate=30000/1001 ! \
          timecodestamper drop-frame=true set-internal-timecode=\"10:00:00;00\" ! \
-         x264enc speed-preset=ultrafast bframes=2 key-int-max=60 option-string=pic-struct=1 ! \
+         x264enc speed-preset=ultrafast bframes=2 key-int-max=60 bitrate={bitrate_kbps} option-string=pic-struct=1 ! \
          video/x-h264,stream-format=avc,alignment=au ! h264parse update-timecode=true ! \
          video/x-h264,stream-format=byte-stream,alignment=au ! filesink location={}",
         path.display()
@@ -113,23 +121,34 @@ fn main() -> Result<(), String> {
 
     let parse = "h264parse ! video/x-h264,stream-format=byte-stream,alignment=au";
     let baseline = format!("filesrc location={} ! {parse} ! fakesink", path.display());
+    // A pass-through element costs something by itself: `identity` shows that floor.
+    let with_identity = format!(
+        "filesrc location={} ! {parse} ! identity ! fakesink",
+        path.display()
+    );
     let with_tc = format!(
         "filesrc location={} ! {parse} ! timecodeparse source=embedded ! fakesink",
         path.display()
     );
     // Warm the page cache and the registry once, unmeasured.
-    run_to_eos(&baseline)?;
-    run_to_eos(&with_tc)?;
-    let (mut base_cpu, mut tc_cpu) = (vec![], vec![]);
+    for launch in [&baseline, &with_identity, &with_tc] {
+        run_to_eos(launch)?;
+    }
+    let (mut base_cpu, mut identity_cpu, mut tc_cpu) = (vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
-        for (launch, out) in [(&baseline, &mut base_cpu), (&with_tc, &mut tc_cpu)] {
+        for (launch, out) in [
+            (&baseline, &mut base_cpu),
+            (&with_identity, &mut identity_cpu),
+            (&with_tc, &mut tc_cpu),
+        ] {
             let before = cpu_time();
             run_to_eos(launch)?;
             out.push(cpu_time() - before);
         }
     }
-    let (base, tc) = (median(base_cpu), median(tc_cpu));
+    let (base, identity, tc) = (median(base_cpu), median(identity_cpu), median(tc_cpu));
     let ratio = tc.as_secs_f64() / base.as_secs_f64();
+    let identity_ratio = identity.as_secs_f64() / base.as_secs_f64();
 
     // The pure reader, on every access unit of the same stream.
     let units = access_units(&path)?;
@@ -153,15 +172,18 @@ fn main() -> Result<(), String> {
     let _ = std::fs::remove_file(&path);
 
     let report = format!(
-        "timecodeparse benchmark ({frames} frames 320x180 H.264 with pic_timing SEI, {ROUNDS} rounds, median CPU time)\n\
+        "timecodeparse benchmark ({frames} frames {width}x{height} H.264 at {bitrate_kbps} kb/s with pic_timing SEI, {:.1} kB/frame, {ROUNDS} rounds, median CPU time)\n\
          | pipeline | CPU time | ratio |\n\
          |---|---|---|\n\
          | filesrc ! h264parse ! fakesink | {:.1} ms | 1.000 |\n\
+         | filesrc ! h264parse ! identity ! fakesink | {:.1} ms | {identity_ratio:.3} |\n\
          | filesrc ! h264parse ! timecodeparse ! fakesink | {:.1} ms | {ratio:.3} |\n\
          timecodeparse adds {:.1}% CPU (goal: at most 5%), {:.2} µs per frame\n\
          pure SEI reader: {:.2} million access units (= pic_timing SEI messages) per second \
          ({} AUs, {} clock timestamps, {:.1} MB per pass; goal: at least 5 million/s)\n",
+        bytes as f64 / 1e3 / units.len() as f64,
         base.as_secs_f64() * 1e3,
+        identity.as_secs_f64() * 1e3,
         tc.as_secs_f64() * 1e3,
         (ratio - 1.0) * 100.0,
         (tc.as_secs_f64() - base.as_secs_f64()) * 1e6 / f64::from(frames),

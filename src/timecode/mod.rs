@@ -86,6 +86,12 @@ impl FrameRate {
 
     /// Start of frame `frames` in ns: `floor(frames·den·1e9/num)`, exact, flooring toward −∞.
     pub fn frames_to_ns(&self, frames: i64) -> i64 {
+        // Per-frame hot path: the same formula in i64 whenever it cannot overflow (a frame count
+        // of a few days at any rate); i128 otherwise. den·1e9 < 2^63 since den < 2^32.
+        let duration_num = i64::from(self.den) * NANOS_PER_SECOND as i64;
+        if let Some(product) = frames.checked_mul(duration_num) {
+            return product.div_euclid(i64::from(self.num));
+        }
         saturate_i64(self.frames_to_ns_exact(i128::from(frames)))
     }
 
@@ -103,7 +109,21 @@ impl FrameRate {
     /// after it; both must map to the same frame, and a plain floor would map a timestamp
     /// 1 ns early to the previous frame.
     pub fn ns_to_frames(&self, ns: i64) -> i64 {
-        saturate_i64(self.ns_to_frames_exact(i128::from(ns)))
+        // The formula of ns_to_frames_exact in i64 when nothing overflows (the per-frame case).
+        let duration_num = i64::from(self.den) * NANOS_PER_SECOND as i64;
+        let duration_den = i64::from(self.num);
+        let fast = duration_den
+            .checked_mul(4)
+            .map(|q_den| duration_num.div_euclid(q_den))
+            .and_then(|q| ns.checked_add(q))
+            .and_then(|m| m.checked_add(1))
+            .and_then(|m1| m1.checked_mul(duration_den))
+            .and_then(|x| x.checked_sub(1))
+            .map(|x| x.div_euclid(duration_num));
+        match fast {
+            Some(frames) => frames,
+            None => saturate_i64(self.ns_to_frames_exact(i128::from(ns))),
+        }
     }
 
     fn ns_to_frames_exact(&self, ns: i128) -> i128 {
@@ -1040,6 +1060,25 @@ mod tests {
                 let _ = FrameClock::new(k, u32::from(f), r, k).utc_ns(k);
                 let _ = FrameClock::new(k, u32::from(f), r, k).frame_at(k);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The i64 fast paths agree with the exact i128 formulas everywhere.
+        #[test]
+        fn fast_paths_match_exact(num in 1u32.., den in 1u32.., value in any::<i64>()) {
+            let rate = FrameRate::new(num, den).expect("non-zero");
+            prop_assert_eq!(rate.frames_to_ns(value), saturate_i64(rate.frames_to_ns_exact(i128::from(value))));
+            prop_assert_eq!(rate.ns_to_frames(value), saturate_i64(rate.ns_to_frames_exact(i128::from(value))));
+            let small = value % 10_000_000;
+            prop_assert_eq!(rate.frames_to_ns(small), saturate_i64(rate.frames_to_ns_exact(i128::from(small))));
+            prop_assert_eq!(rate.ns_to_frames(small), saturate_i64(rate.ns_to_frames_exact(i128::from(small))));
         }
     }
 }
