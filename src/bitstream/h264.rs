@@ -8,7 +8,7 @@
 //! aside and parses it once the first slice header has named its PPS, and so its SPS.
 
 use super::bits::{BitReader, BitWriter, unescape_rbsp};
-use super::nal::{NalUnits, header_window};
+use super::nal::{self, NalUnits, header_window};
 use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
 use super::vui::VuiCommon;
 use super::{
@@ -795,12 +795,7 @@ impl H264Reader {
             let count = data.get(pos).ok_or(ParseError::Truncated)? & count_mask;
             pos += 1;
             for _ in 0..count {
-                let len = data.get(pos..pos + 2).ok_or(ParseError::Truncated)?;
-                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-                let nal = data
-                    .get(pos + 2..pos + 2 + len)
-                    .ok_or(ParseError::Truncated)?;
-                pos += 2 + len;
+                let nal = nal::take_u16_prefixed(data, &mut pos)?;
                 if let Err(e) = self.handle_parameter_set(nal) {
                     result = Err(e);
                 }

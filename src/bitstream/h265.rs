@@ -7,7 +7,7 @@
 //! and the active SPS is taken to be the one parsed last.
 
 use super::bits::{BitReader, BitWriter, unescape_rbsp};
-use super::nal::{AnnexBNalUnitsRev, NalUnits};
+use super::nal::{self, AnnexBNalUnitsRev, NalUnits};
 use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
 use super::vui::VuiCommon;
 use super::{
@@ -954,12 +954,7 @@ impl H265Reader {
             let num_nalus = u16::from_be_bytes([array[1], array[2]]);
             pos += 3;
             for _ in 0..num_nalus {
-                let len = data.get(pos..pos + 2).ok_or(ParseError::Truncated)?;
-                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-                let nal = data
-                    .get(pos + 2..pos + 2 + len)
-                    .ok_or(ParseError::Truncated)?;
-                pos += 2 + len;
+                let nal = nal::take_u16_prefixed(data, &mut pos)?;
                 // Each NAL unit says what it is; the array type is not trusted.
                 if let Err(e) = self.handle_parameter_set(nal) {
                     result = Err(e);

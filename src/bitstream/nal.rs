@@ -2,7 +2,7 @@
 //! NAL unit iteration over Annex B byte streams (H.264/H.265 Annex B) and length-prefixed
 //! buffers (ISO/IEC 14496-15 avcC/hvcC samples). The iterators borrow: they never allocate.
 
-use super::{Fault, NalFraming};
+use super::{Fault, NalFraming, ParseError};
 
 /// The NAL units of an Annex B buffer (H.264 B.1 byte_stream_nal_unit): the bytes between
 /// `00 00 01` start codes. A 4-byte start code is a zero_byte plus the 3-byte code, so the
@@ -319,6 +319,21 @@ pub fn write_length_prefixed(nal_units: &[&[u8]], size_len: u8) -> Vec<u8> {
         out.extend_from_slice(nal);
     }
     out
+}
+
+/// Reads one NAL unit preceded by its 16-bit big-endian size, as avcC and hvcC store parameter
+/// sets (ISO/IEC 14496-15 5.3.3.1 / 8.3.3.1), and moves `pos` past it.
+pub fn take_u16_prefixed<'a>(data: &'a [u8], pos: &mut usize) -> Result<&'a [u8], ParseError> {
+    let size = data
+        .get(*pos..pos.saturating_add(2))
+        .ok_or(ParseError::Truncated)?;
+    let size = usize::from(u16::from_be_bytes([size[0], size[1]]));
+    let start = pos.saturating_add(2);
+    let nal = data
+        .get(start..start.saturating_add(size))
+        .ok_or(ParseError::Truncated)?;
+    *pos = start + size;
+    Ok(nal)
 }
 
 #[cfg(test)]
