@@ -888,6 +888,74 @@ mod tests {
             }
         }
 
+        /// The same through the real SEI path: each access unit's pic_timing SEI is written,
+        /// read back by the H.264 reader and interpreted; the advanced timecode of frame n
+        /// equals the timecode parsed at frame n (in-band SPS/PPS, x264-style field tick, DF
+        /// and NDF rates, partial timestamps as GStreamer 1.22 writes them when hours are 0).
+        #[test]
+        fn advanced_equals_parsed_sei(
+            rate_index in 0usize..4,
+            start_frame in 0i64..5_000_000,
+            frames in 1usize..200,
+            partial in any::<bool>(),
+        ) {
+            use crate::bitstream::h264::{H264Reader, H264Sps, H264TimingInfo, H264Vui, PicTiming, pps_nal, slice_nal};
+            use crate::bitstream::nal::write_annex_b;
+            use crate::bitstream::AccessUnitReader;
+
+            let (num, den, drop) = [(25, 1, false), (30000, 1001, true), (50, 1, false), (24000, 1001, false)][rate_index];
+            let r = rate(num, den);
+            let mut sps = H264Sps::example(0);
+            sps.vui = Some(H264Vui {
+                timing: Some(H264TimingInfo { num_units_in_tick: den, time_scale: 2 * num, fixed_frame_rate: true }),
+                pic_struct_present: true,
+                ..Default::default()
+            });
+            let layout = sps.pic_timing_layout();
+            let (sps_nal, pps) = (sps.to_nal(), pps_nal(0, 0));
+            let first = Timecode::from_frame_of_day(start_frame, r, drop);
+            let mut reader = H264Reader::new();
+            let mut interp = ClockInterpreter::default();
+            let mut latcher = Latcher::new(rule_at("2030-01-01T00:00:00Z"), Resync::OnDiscontinuity);
+            let mut previous: Option<Timecode> = None;
+            for n in 0..frames {
+                let tc = first.add_frames(n as i64, r);
+                // GStreamer 1.22's writer style: leave out what did not change since the last
+                // picture (the reader carries it forward).
+                let same_hm = previous.is_some_and(|p| p.hours == tc.hours && p.minutes == tc.minutes);
+                let clock = ClockTimestamp {
+                    nuit_field_based: true,
+                    counting_type: if drop { 4 } else { 0 },
+                    full_timestamp: !(partial && same_hm),
+                    n_frames: u16::from(tc.frames),
+                    seconds: Some(tc.seconds),
+                    minutes: (!(partial && same_hm)).then_some(tc.minutes),
+                    hours: (!(partial && same_hm)).then_some(tc.hours),
+                    ..Default::default()
+                };
+                previous = Some(tc);
+                let timing = PicTiming { pic_struct: Some(0), clock_timestamps: [Some(clock), None, None], ..Default::default() };
+                let sei = timing.to_sei_nal(&layout);
+                let slice = slice_nal(n == 0, 0);
+                let au = if n == 0 {
+                    write_annex_b(&[&sps_nal, &pps, &sei, &slice])
+                } else {
+                    write_annex_b(&[&sei, &slice])
+                };
+                let info = reader.read_access_unit(&au);
+                prop_assert!(info.faults.is_empty(), "{:?}", info.faults);
+                let parsed = interp
+                    .interpret(&info.clocks[0], info.timing, r, FramesScaling::Auto)
+                    .expect("clean SEI interprets");
+                prop_assert_eq!(parsed.timecode, tc);
+                let t = latcher
+                    .frame(&input(Some(parsed), Some(r.frames_to_ns(n as i64))))
+                    .expect("latched");
+                prop_assert_eq!(t.timecode, parsed.timecode);
+                prop_assert_eq!(t.mismatch, None);
+            }
+        }
+
         /// The date rule through the latch: never later than now, never more than 25 h earlier
         /// (a local day lasts up to 25 h on a DST change; see timecode::utc).
         #[test]
