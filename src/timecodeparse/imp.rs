@@ -551,23 +551,6 @@ impl TimecodeParse {
         let rate = timing.rate;
         let field_info = state.field_info;
         let jam = daily_jam(state, timing);
-        let buf = buffer.make_mut();
-        buf.foreach_meta_mut(|mut meta| {
-            let ours = meta.downcast_ref::<VideoTimeCodeMeta>().is_some()
-                || meta
-                    .downcast_ref::<gst::ReferenceTimestampMeta>()
-                    .is_some_and(|m| {
-                        m.reference()
-                            .structure(0)
-                            .is_some_and(|s| s.name() == UNIX_REFERENCE)
-                    });
-            if ours {
-                std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
-            } else {
-                std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
-            }
-        });
-
         let tc = timing.timecode;
         let mut flags = VideoTimeCodeFlags::empty();
         if tc.drop_frame {
@@ -576,7 +559,7 @@ impl TimecodeParse {
         if field_info.interlaced {
             flags |= VideoTimeCodeFlags::INTERLACED;
         }
-        let video_tc = VideoTimeCode::new(
+        let valid = ValidVideoTimeCode::try_from(VideoTimeCode::new(
             gst::Fraction::new(
                 i32::try_from(rate.num()).unwrap_or(i32::MAX),
                 i32::try_from(rate.den()).unwrap_or(i32::MAX),
@@ -588,11 +571,41 @@ impl TimecodeParse {
             u32::from(tc.seconds),
             u32::from(tc.frames),
             field_info.field_count,
-        );
-        match ValidVideoTimeCode::try_from(video_tc) {
-            Ok(valid) => {
-                VideoTimeCodeMeta::add(buf, &valid);
-            }
+        ));
+
+        // One answer per frame: upstream time code metas and timestamp/x-unix metas are
+        // replaced. An upstream time code meta (h264parse attaches one) is overwritten in place,
+        // which spares GStreamer freeing one meta and allocating another on every frame.
+        let buf = buffer.make_mut();
+        let mut reuse_tc_meta = valid.is_ok();
+        let mut kept_tc_meta = false;
+        buf.foreach_meta_mut(|mut meta| {
+            let remove = if meta.downcast_ref::<VideoTimeCodeMeta>().is_some() {
+                let keep = reuse_tc_meta;
+                reuse_tc_meta = false;
+                kept_tc_meta |= keep;
+                !keep
+            } else {
+                meta.downcast_ref::<gst::ReferenceTimestampMeta>()
+                    .is_some_and(|m| {
+                        m.reference()
+                            .structure(0)
+                            .is_some_and(|s| s.name() == UNIX_REFERENCE)
+                    })
+            };
+            std::ops::ControlFlow::Continue(if remove {
+                gst::buffer::BufferMetaForeachAction::Remove
+            } else {
+                gst::buffer::BufferMetaForeachAction::Keep
+            })
+        });
+        match valid {
+            Ok(valid) => match buf.meta_mut::<VideoTimeCodeMeta>() {
+                Some(mut meta) if kept_tc_meta => meta.set_tc(valid),
+                _ => {
+                    VideoTimeCodeMeta::add(buf, &valid);
+                }
+            },
             Err(_) => deferred.problem(state, Problem::InvalidClock, || {
                 format!("GStreamer rejects the time code {tc} at {}/{} fps; the frame passes without a GstVideoTimeCodeMeta", rate.num(), rate.den())
             }),
