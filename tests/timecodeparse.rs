@@ -872,3 +872,103 @@ fn random_bytes_pass_through() {
         assert_eq!(stats.get::<u64>("frames").unwrap(), 200);
     }
 }
+
+/// Field-coded H.264 (one field per access unit, pic_struct 1 then 2, ct_type interlaced):
+/// both fields of a frame get that frame's timecode, the meta says which field it is and that
+/// the code is interlaced, and the UTC instant is the frame's.
+#[test]
+fn field_coded_h264() {
+    use gstlockstep::bitstream::ClockTimestamp;
+    use gstlockstep::bitstream::h264::{
+        H264Sps, H264TimingInfo, H264Vui, PicTiming, pps_nal, slice_nal,
+    };
+    use gstlockstep::bitstream::nal::write_annex_b;
+
+    let mut sps = H264Sps::example(0);
+    sps.vui = Some(H264Vui {
+        // Field tick: time_scale = 2 × 25 × num_units_in_tick.
+        timing: Some(H264TimingInfo {
+            num_units_in_tick: 1,
+            time_scale: 50,
+            fixed_frame_rate: true,
+        }),
+        pic_struct_present: true,
+        ..Default::default()
+    });
+    let layout = sps.pic_timing_layout();
+    let mut h = harness(
+        "timecodeparse source=embedded reference-time=2022-01-01T12:00:00Z",
+        "video/x-h264,stream-format=byte-stream,alignment=au,framerate=25/1,interlace-mode=interleaved",
+    );
+    let first: gstlockstep::timecode::Timecode = "10:00:00:20".parse().unwrap();
+    let rate = gstlockstep::timecode::FrameRate::new(25, 1).unwrap();
+    let mut out = vec![];
+    for field in 0..20u64 {
+        let frame = (field / 2) as i64;
+        let tc = first.add_frames(frame, rate);
+        let clock = ClockTimestamp {
+            ct_type: 1,
+            nuit_field_based: true,
+            full_timestamp: true,
+            n_frames: u16::from(tc.frames),
+            seconds: Some(tc.seconds),
+            minutes: Some(tc.minutes),
+            hours: Some(tc.hours),
+            ..Default::default()
+        };
+        let timing = PicTiming {
+            pic_struct: Some(1 + (field % 2) as u8),
+            clock_timestamps: [Some(clock), None, None],
+            ..Default::default()
+        };
+        let sei = timing.to_sei_nal(&layout);
+        let slice = slice_nal(field == 0, 0);
+        let (sps_nal, pps) = (sps.to_nal(), pps_nal(0, 0));
+        let au = if field == 0 {
+            write_annex_b(&[&sps_nal, &pps, &sei, &slice])
+        } else {
+            write_annex_b(&[&sei, &slice])
+        };
+        let mut buffer = gst::Buffer::from_mut_slice(au);
+        buffer.get_mut().unwrap().set_pts(ms(field * 20));
+        h.push(buffer).unwrap();
+        let b = h.pull().unwrap();
+        let meta = b
+            .meta::<gst_video::VideoTimeCodeMeta>()
+            .expect("time code meta");
+        let vtc = meta.tc();
+        out.push((
+            vtc.to_string(),
+            vtc.field_count(),
+            vtc.flags()
+                .contains(gst_video::VideoTimeCodeFlags::INTERLACED),
+            unix_meta_ns(&b).unwrap(),
+        ));
+        // GStreamer writes the first field of an interlaced code with '.' (',' for DF).
+        assert_eq!(
+            out.last().unwrap().0.replace('.', ":"),
+            tc.to_string(),
+            "field {field}"
+        );
+    }
+    for pair in out.chunks(2) {
+        assert_eq!(
+            pair[0].0.replace('.', ":"),
+            pair[1].0,
+            "both fields carry the frame's timecode"
+        );
+        assert!(pair[0].0.contains('.'), "first field: {}", pair[0].0);
+        assert_eq!(
+            (pair[0].1, pair[1].1),
+            (1, 2),
+            "field_count says which field"
+        );
+        assert!(pair[0].2 && pair[1].2, "INTERLACED flag");
+        assert_eq!(pair[0].3, pair[1].3, "the frame's UTC instant");
+    }
+    assert_eq!(
+        utc::format_rfc3339_millis(out[0].3),
+        "2022-01-01T10:00:00.800Z"
+    );
+    assert_eq!(stats_of(&h).get::<u64>("mismatches").unwrap(), 0);
+}
