@@ -972,3 +972,57 @@ fn field_coded_h264() {
     );
     assert_eq!(stats_of(&h).get::<u64>("mismatches").unwrap(), 0);
 }
+
+/// The length-prefixed forms with codec_data (avc, avc3, hvc1, hev1) give the same timecodes
+/// and instants as byte-stream: parameter sets from avcC/hvcC, NAL units delimited by size.
+#[test]
+fn codec_data_stream_formats() {
+    for (file, caps) in [
+        (
+            "h264_30fps_ndf_bframes_hrd_gst.h264",
+            "video/x-h264,stream-format=avc,alignment=au",
+        ),
+        (
+            "h264_2997fps_df_py.h264",
+            "video/x-h264,stream-format=avc3,alignment=au",
+        ),
+        (
+            "h265_30fps_ndf_py.h265",
+            "video/x-h265,stream-format=hvc1,alignment=au",
+        ),
+        (
+            "h265_2997fps_df_py.h265",
+            "video/x-h265,stream-format=hev1,alignment=au",
+        ),
+    ] {
+        let parse = parser_for(file);
+        let launch = |caps: &str| {
+            format!(
+                "filesrc location={} ! {parse} ! {caps} ! timecodeparse name=tc source=embedded reference-time={SEED_NOW}",
+                fixture(file).display()
+            )
+        };
+        let packed = run_pipeline(&launch(caps));
+        let annex_b = run_pipeline(&launch(&caps.replace(
+            caps.split(',').nth(1).expect("stream-format field"),
+            "stream-format=byte-stream",
+        )));
+        assert!(!packed.frames.is_empty(), "{file}");
+        let key = |r: &Run| -> Vec<_> {
+            r.frames
+                .iter()
+                .map(|f| (f.timecode.clone(), f.utc_ns))
+                .collect()
+        };
+        assert_eq!(key(&packed), key(&annex_b), "{file} as {caps}");
+        assert!(
+            packed.frames.iter().all(|f| f.timecode.is_some()),
+            "{file} as {caps}"
+        );
+        assert_eq!(
+            packed.stats.get::<u64>("malformed").unwrap(),
+            0,
+            "{file} as {caps}"
+        );
+    }
+}
