@@ -197,6 +197,8 @@ pub struct SwitchCore<T> {
     pads: Vec<PadState<T>>,
     next_pad_id: u32,
     active: Option<PadId>,
+    /// The active pad when it was removed, until the failover names it as `from`.
+    removed_active: Option<PadId>,
     /// The next frame index to output; set by the first one.
     next_index: Option<FrameIndex>,
     /// The next emitted frame is the first after a switch or a gap.
@@ -221,6 +223,7 @@ impl<T> SwitchCore<T> {
             pads: Vec::new(),
             next_pad_id: 0,
             active: None,
+            removed_active: None,
             next_index: None,
             discont_pending: true,
             pending: None,
@@ -280,6 +283,7 @@ impl<T> SwitchCore<T> {
         }
         if self.active == Some(pad) {
             self.active = None;
+            self.removed_active = Some(pad);
         }
         if let Some(pending) = self.pending
             && pending.pad() == pad
@@ -732,7 +736,7 @@ impl<T> SwitchCore<T> {
         out: &mut Vec<Output<T>>,
     ) {
         out.push(Output::Switched {
-            from: self.active,
+            from: self.active.or(self.removed_active.take()),
             to,
             at,
             reason,
