@@ -1,0 +1,729 @@
+//! DASH MPDs as deterministic XML text (ISO/IEC 23009-1; DASH-IF IOP timing model; the REaP
+//! I-MPD rules quoted in `redundancy.md` §0.8 and §6.5).
+//!
+//! # availabilityStartTime: a fixed epoch anchor, not the first timecode
+//!
+//! The seed (Google Live Stream API) sets `availabilityStartTime` to the *starting timecode*.
+//! For one packager that is fine; for two it is not: each starts at a different frame (or
+//! restarts), so each would publish a different AST, and AST SHALL NOT change across MPD
+//! updates (IOP timing model). Here AST is a fixed anchor both packagers know without talking:
+//! the nominal start of the *anchor segment* `k_A` of the epoch grid, by default segment 0 =
+//! 1970-01-01T00:00:00Z (REaP I-MPD: "SHOULD: AST = 1970-01-01T00:00:00Z and Period@start =
+//! PT0S"), configurable to any later grid boundary. Then:
+//! - `Period@start = PT0S`, `presentationTimeOffset` = the media time of the anchor's first
+//!   frame (0 for the epoch), so MPD time = UTC − AST for every sample whose media time is its
+//!   epoch frame index times the ticks per frame (`tfdt`, which the glue must write);
+//! - `SegmentTemplate@startNumber = k_A` and `@duration = D`, so `$Number$ = k` for every
+//!   segment (ISO/IEC 23009-1 §5.3.9.5.3: segment `startNumber + i` starts at `i·@duration`);
+//! - with a `SegmentTimeline`, `S@t` is the media time of the segment's first frame and
+//!   `startNumber` the k of the first listed segment, so `$Number$ = k` there too and `$Time$` is
+//!   a function of k (§5.3.9.6).
+//!
+//! # publishTime from media time
+//!
+//! `publishTime` = the nominal end of the last complete segment listed (`(k_last + 1)·D` on the
+//! grid): a function of the media, identical on both packagers, increasing with every update;
+//! never the wall clock.
+//!
+//! # Element and attribute order
+//!
+//! Fixed (the order of the schema), with values that need no XML escaping except `UTCTiming`
+//! values, which are escaped. One MPD text per (configuration, facts, last k, kind).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::grid::Grid;
+use super::output::{NameTemplate, OutputError, check_representation_id};
+use super::{ExactSeconds, SegmentFact, format_instant_shortest, segment_name};
+
+/// Why an MPD cannot be made.
+#[derive(Debug)]
+pub enum DashError {
+    /// The configuration contradicts a rule; the text says which and what to change.
+    Config(String),
+    /// A value does not fit the MPD's types (e.g. `$Number$` beyond 32 bits).
+    Range(String),
+    /// No segment to list yet.
+    Empty,
+    Name(OutputError),
+}
+
+impl fmt::Display for DashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DashError::Config(text) | DashError::Range(text) => f.write_str(text),
+            DashError::Empty => f.write_str("no segment to list yet"),
+            DashError::Name(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for DashError {}
+
+impl From<OutputError> for DashError {
+    fn from(error: OutputError) -> DashError {
+        DashError::Name(error)
+    }
+}
+
+/// A `UTCTiming` descriptor (ISO/IEC 23009-1 §5.8.4.11); a dynamic MPD SHALL carry one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UtcTiming {
+    pub scheme_id_uri: String,
+    pub value: String,
+}
+
+impl UtcTiming {
+    /// `urn:mpeg:dash:utc:http-iso:2014`: the client GETs `url` and reads an ISO 8601 instant.
+    pub fn http_iso(url: &str) -> UtcTiming {
+        UtcTiming {
+            scheme_id_uri: "urn:mpeg:dash:utc:http-iso:2014".to_owned(),
+            value: url.to_owned(),
+        }
+    }
+
+    /// `urn:mpeg:dash:utc:http-xsdate:2014`.
+    pub fn http_xsdate(url: &str) -> UtcTiming {
+        UtcTiming {
+            scheme_id_uri: "urn:mpeg:dash:utc:http-xsdate:2014".to_owned(),
+            value: url.to_owned(),
+        }
+    }
+}
+
+/// A video Representation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoRepresentation {
+    pub id: String,
+    /// RFC 6381, e.g. `avc1.64001f`.
+    pub codecs: String,
+    pub bandwidth: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// An audio Representation (AAC in CMAF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioRepresentation {
+    pub id: String,
+    pub codecs: String,
+    pub bandwidth: u32,
+    /// Hz; also the audio track's timescale.
+    pub sampling_rate: u32,
+    /// `AudioChannelConfiguration` with the MPEG-B CICP scheme, if known.
+    pub channels: Option<u32>,
+}
+
+/// Everything an MPD is made from; shared unchanged by every redundant packager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashConfig {
+    pub grid: Grid,
+    /// The video track's timescale (fMP4 `mdhd`); a frame and D must be whole ticks.
+    pub video_timescale: u32,
+    /// The anchor segment k_A: AST is its nominal start; 0 = the Unix epoch.
+    pub anchor_segment: i64,
+    /// Segments in the time-shift buffer: `timeShiftBufferDepth = window · D`.
+    pub window: u32,
+    pub min_buffer_time: ExactSeconds,
+    pub suggested_presentation_delay: ExactSeconds,
+    pub minimum_update_period: ExactSeconds,
+    pub utc_timing: Vec<UtcTiming>,
+    /// List segments in a `SegmentTimeline` (REaP SHOULD) instead of `@duration` alone.
+    pub segment_timeline: bool,
+    /// `SegmentTemplate@media`, e.g. `$RepresentationID$_$Number$.m4s`.
+    pub media_template: NameTemplate,
+    /// `SegmentTemplate@initialization`, e.g. `$RepresentationID$_init.mp4`.
+    pub init_template: NameTemplate,
+    pub period_id: String,
+    pub video: Vec<VideoRepresentation>,
+    pub audio: Vec<AudioRepresentation>,
+}
+
+impl DashConfig {
+    /// The usual choices for a CMAF live stream: the epoch anchor, video at the grid's default
+    /// timescale, `$RepresentationID$_$Number$.m4s`, a window of 5 segments, minBufferTime D,
+    /// suggestedPresentationDelay 3·D, minimumUpdatePeriod D, period id `0`, no timeline.
+    pub fn cmaf(
+        grid: Grid,
+        utc_timing: UtcTiming,
+        video: Vec<VideoRepresentation>,
+    ) -> Result<DashConfig, OutputError> {
+        let d = grid.segment_duration();
+        Ok(DashConfig {
+            grid,
+            video_timescale: grid.default_timescale(),
+            anchor_segment: 0,
+            window: 5,
+            min_buffer_time: d,
+            suggested_presentation_delay: d.times(3),
+            minimum_update_period: d,
+            utc_timing: vec![utc_timing],
+            segment_timeline: false,
+            media_template: NameTemplate::new("$RepresentationID$_$Number$.m4s")?,
+            init_template: NameTemplate::new("$RepresentationID$_init.mp4")?,
+            period_id: "0".to_owned(),
+            video,
+            audio: Vec::new(),
+        })
+    }
+
+    /// Checks the configuration against the MPD's rules; [`DashConfig::mpd`] calls it.
+    pub fn validate(&self) -> Result<(), DashError> {
+        let config = |text: String| Err(DashError::Config(text));
+        let grid = &self.grid;
+        if self.video.is_empty() && self.audio.is_empty() {
+            return config("an MPD needs at least one video or audio representation".into());
+        }
+        if grid.ticks_per_frame(self.video_timescale).is_none() {
+            return config(format!(
+                "video timescale {} Hz does not give a whole number of ticks per frame at {} \
+                 fps; use {}",
+                self.video_timescale,
+                grid.rate(),
+                grid.default_timescale()
+            ));
+        }
+        self.duration_ticks(self.video_timescale)?;
+        for audio in &self.audio {
+            if grid
+                .ticks_of_frames(i64::from(grid.frames_per_segment()), audio.sampling_rate)
+                .is_none()
+            {
+                return config(format!(
+                    "audio representation '{}': a segment of {} s is not a whole number of \
+                     samples at {} Hz",
+                    audio.id,
+                    grid.segment_duration(),
+                    audio.sampling_rate
+                ));
+            }
+            if grid
+                .ticks_of_frames(grid.first_frame_of_segment(0), audio.sampling_rate)
+                .is_none()
+            {
+                return config(format!(
+                    "audio representation '{}': the grid phase of {} frames is not a whole \
+                     number of samples at {} Hz",
+                    audio.id,
+                    grid.phase_frames(),
+                    audio.sampling_rate
+                ));
+            }
+        }
+        if self.anchor_segment < 0 {
+            return config(format!(
+                "anchor segment {} lies before 1970; presentationTimeOffset cannot be negative",
+                self.anchor_segment
+            ));
+        }
+        if self.window == 0 {
+            return config("the time-shift window needs at least one segment".into());
+        }
+        if self.utc_timing.is_empty() {
+            return config(
+                "a dynamic MPD SHALL carry a UTCTiming element (DASH-IF IOP); configure \
+                 utc-timing, e.g. urn:mpeg:dash:utc:http-iso:2014 with a time server URL"
+                    .into(),
+            );
+        }
+        for timing in &self.utc_timing {
+            if timing.scheme_id_uri.is_empty()
+                || timing
+                    .scheme_id_uri
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+                || timing.value.chars().any(char::is_control)
+            {
+                return config(format!(
+                    "UTCTiming scheme '{}' / value '{}' is not usable (no spaces in the \
+                     scheme, no control characters)",
+                    timing.scheme_id_uri.escape_debug(),
+                    timing.value.escape_debug()
+                ));
+            }
+        }
+        let media = &self.media_template;
+        if self.segment_timeline {
+            if !media.uses_number() && !media.uses_time() {
+                return config(format!(
+                    "media template '{media}' names no segment: use $Number$ or $Time$"
+                ));
+            }
+        } else if !media.uses_number() || media.uses_time() {
+            return config(format!(
+                "media template '{media}' must use $Number$ (and not $Time$) without a \
+                 SegmentTimeline"
+            ));
+        }
+        if self.init_template.uses_number() || self.init_template.uses_time() {
+            return config(format!(
+                "init template '{}' must not use $Number$ or $Time$",
+                self.init_template
+            ));
+        }
+        let ids: Vec<&str> = self
+            .video
+            .iter()
+            .map(|v| v.id.as_str())
+            .chain(self.audio.iter().map(|a| a.id.as_str()))
+            .collect();
+        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        if unique.len() != ids.len() {
+            return config("representation ids must be unique".into());
+        }
+        if ids.len() > 1
+            && (!media.uses_representation_id() || !self.init_template.uses_representation_id())
+        {
+            return config(
+                "with several representations, the media and init templates must use \
+                 $RepresentationID$ (REaP: identical templates in every AdaptationSet)"
+                    .into(),
+            );
+        }
+        let codecs_ok = |codecs: &str| {
+            !codecs.is_empty()
+                && codecs
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ',' | '-'))
+        };
+        for (id, codecs, bandwidth) in self
+            .video
+            .iter()
+            .map(|v| (&v.id, &v.codecs, v.bandwidth))
+            .chain(self.audio.iter().map(|a| (&a.id, &a.codecs, a.bandwidth)))
+        {
+            check_representation_id(id)?;
+            if !codecs_ok(codecs) {
+                return config(format!(
+                    "representation '{id}' has codecs '{}'; use RFC 6381 such as avc1.64001f",
+                    codecs.escape_debug()
+                ));
+            }
+            if bandwidth == 0 {
+                return config(format!("representation '{id}' has bandwidth 0"));
+            }
+        }
+        if self.period_id.is_empty()
+            || !self
+                .period_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return config(format!(
+                "period id '{}' must be non-empty and use A-Z a-z 0-9 - _ .",
+                self.period_id.escape_debug()
+            ));
+        }
+        Ok(())
+    }
+
+    /// D in ticks of `timescale`, as the MPD's 32-bit `@duration`.
+    fn duration_ticks(&self, timescale: u32) -> Result<u32, DashError> {
+        let d = i64::from(self.grid.frames_per_segment());
+        let ticks = self.grid.ticks_of_frames(d, timescale).ok_or_else(|| {
+            DashError::Config(format!(
+                "a segment of {} s is not a whole number of ticks at {timescale} Hz",
+                self.grid.segment_duration()
+            ))
+        })?;
+        u32::try_from(ticks).map_err(|_| {
+            DashError::Config(format!(
+                "a segment of {ticks} ticks at {timescale} Hz exceeds SegmentTemplate@duration \
+                 (32 bits); use a smaller timescale"
+            ))
+        })
+    }
+
+    /// The MPD listing the segments up to `last_complete_k`. `facts` are the segments the
+    /// packager holds (any order; others are ignored); they matter for the window's first
+    /// segment and for the `SegmentTimeline`.
+    pub fn mpd(
+        &self,
+        facts: &[SegmentFact],
+        last_complete_k: i64,
+        kind: MpdKind,
+    ) -> Result<Mpd, DashError> {
+        self.validate()?;
+        let by_k: BTreeMap<i64, &SegmentFact> = facts
+            .iter()
+            .filter(|f| f.k <= last_complete_k)
+            .map(|f| (f.k, f))
+            .collect();
+        let first_fact = *by_k.keys().next().ok_or(DashError::Empty)?;
+        let first = match kind {
+            MpdKind::Dynamic => last_complete_k
+                .saturating_sub(i64::from(self.window))
+                .saturating_add(1)
+                .max(first_fact),
+            MpdKind::Static => first_fact,
+        };
+        let number = |k: i64| {
+            u32::try_from(k).map_err(|_| {
+                DashError::Range(format!(
+                    "segment number {k} does not fit startNumber (32 bits, ISO/IEC 23009-1); \
+                     use longer segments"
+                ))
+            })
+        };
+        number(last_complete_k)?;
+        let grid = &self.grid;
+        // Dynamic: AST and PTO from the anchor; static: the presentation starts at the first
+        // listed segment.
+        let (start_k, start_number) = match kind {
+            MpdKind::Dynamic if !self.segment_timeline => {
+                (self.anchor_segment, number(self.anchor_segment)?)
+            }
+            MpdKind::Dynamic => (self.anchor_segment, number(first)?),
+            MpdKind::Static => (first, number(first)?),
+        };
+        let mut adaptation_sets = Vec::new();
+        let mut tracks: Vec<(ContentKind, u32)> = Vec::new();
+        if !self.video.is_empty() {
+            tracks.push((ContentKind::Video, self.video_timescale));
+        }
+        if let Some(audio) = self.audio.first() {
+            // All audio representations share one AdaptationSet and so one timescale.
+            tracks.push((ContentKind::Audio, audio.sampling_rate));
+        }
+        for (id, (content, timescale)) in tracks.into_iter().enumerate() {
+            let ticks = |frames: i64| {
+                grid.ticks_of_frames(frames, timescale).ok_or_else(|| {
+                    DashError::Config(format!(
+                        "{frames} frames are not whole ticks at {timescale} Hz"
+                    ))
+                })
+            };
+            let pto = ticks(grid.first_frame_of_segment(start_k))?;
+            let presentation_time_offset = u64::try_from(pto)
+                .map_err(|_| DashError::Range(format!("presentationTimeOffset {pto} < 0")))?;
+            let timeline = if self.segment_timeline {
+                let mut entries: Vec<TimelineEntry> = Vec::new();
+                for fact in by_k.range(first..=last_complete_k).map(|(_, f)| *f) {
+                    let t = ticks(grid.epoch_frame_index(fact.first_frame_utc_ns))?;
+                    let t =
+                        u64::try_from(t).map_err(|_| DashError::Range(format!("S@t {t} < 0")))?;
+                    let d = u64::try_from(ticks(i64::from(fact.frames))?).unwrap_or(0);
+                    match entries.last_mut() {
+                        Some(last)
+                            if last.duration == d
+                                && last.start + (last.repeat + 1) * last.duration == t =>
+                        {
+                            last.repeat += 1
+                        }
+                        _ => entries.push(TimelineEntry {
+                            start: t,
+                            duration: d,
+                            repeat: 0,
+                        }),
+                    }
+                }
+                Some(entries)
+            } else {
+                None
+            };
+            let representations = match content {
+                ContentKind::Video => self
+                    .video
+                    .iter()
+                    .map(|v| RepresentationXml::Video(v.clone()))
+                    .collect(),
+                ContentKind::Audio => self
+                    .audio
+                    .iter()
+                    .map(|a| RepresentationXml::Audio(a.clone()))
+                    .collect(),
+            };
+            // Every representation's names must be expandable (fails early, not in a player).
+            for representation in self
+                .video
+                .iter()
+                .map(|v| &v.id)
+                .chain(self.audio.iter().map(|a| &a.id))
+            {
+                segment_name(&self.media_template, representation, grid, timescale, first)?;
+                self.init_template.expand(representation, 0, 0)?;
+            }
+            adaptation_sets.push(AdaptationSetXml {
+                id: id as u32,
+                content,
+                timescale,
+                presentation_time_offset,
+                start_number,
+                duration: self.duration_ticks(timescale)?,
+                timeline,
+                representations,
+            });
+        }
+        let d = grid.segment_duration();
+        let media_presentation_duration = match kind {
+            MpdKind::Static => {
+                // From the first listed segment's start to the last one's end.
+                let frames = grid
+                    .first_frame_of_segment(last_complete_k)
+                    .saturating_add(i64::from(grid.frames_per_segment()))
+                    .saturating_sub(grid.first_frame_of_segment(first));
+                Some(ExactSeconds::of_frames(
+                    u64::try_from(frames).unwrap_or(0),
+                    grid.rate(),
+                ))
+            }
+            MpdKind::Dynamic => None,
+        };
+        Ok(Mpd {
+            kind,
+            availability_start_time_ns: grid.segment_start_ns(self.anchor_segment),
+            publish_time_ns: grid.segment_start_ns(last_complete_k.saturating_add(1)),
+            media_presentation_duration,
+            minimum_update_period: self.minimum_update_period,
+            time_shift_buffer_depth: d.times(u64::from(self.window)),
+            min_buffer_time: self.min_buffer_time,
+            suggested_presentation_delay: self.suggested_presentation_delay,
+            max_segment_duration: d,
+            frame_rate: format!("{}/{}", grid.rate().num(), grid.rate().den())
+                .trim_end_matches("/1")
+                .to_owned(),
+            period_id: self.period_id.clone(),
+            media_template: self.media_template.as_str().to_owned(),
+            init_template: self.init_template.as_str().to_owned(),
+            adaptation_sets,
+            utc_timing: self.utc_timing.clone(),
+            first_k: first,
+        })
+    }
+}
+
+/// `MPD@type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MpdKind {
+    /// Live: `type="dynamic"` with AST, time-shift buffer, update period.
+    Dynamic,
+    /// After EOS or for vod: `type="static"` with `mediaPresentationDuration`.
+    Static,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContentKind {
+    Video,
+    Audio,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RepresentationXml {
+    Video(VideoRepresentation),
+    Audio(AudioRepresentation),
+}
+
+/// One `S` element: `t`, `d`, `r` (ISO/IEC 23009-1 §5.3.9.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub start: u64,
+    pub duration: u64,
+    pub repeat: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AdaptationSetXml {
+    id: u32,
+    content: ContentKind,
+    timescale: u32,
+    presentation_time_offset: u64,
+    start_number: u32,
+    duration: u32,
+    timeline: Option<Vec<TimelineEntry>>,
+    representations: Vec<RepresentationXml>,
+}
+
+/// An MPD as made by [`DashConfig::mpd`]; [`Mpd::render`] gives its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mpd {
+    kind: MpdKind,
+    availability_start_time_ns: i64,
+    publish_time_ns: i64,
+    media_presentation_duration: Option<ExactSeconds>,
+    minimum_update_period: ExactSeconds,
+    time_shift_buffer_depth: ExactSeconds,
+    min_buffer_time: ExactSeconds,
+    suggested_presentation_delay: ExactSeconds,
+    max_segment_duration: ExactSeconds,
+    frame_rate: String,
+    period_id: String,
+    media_template: String,
+    init_template: String,
+    adaptation_sets: Vec<AdaptationSetXml>,
+    utc_timing: Vec<UtcTiming>,
+    first_k: i64,
+}
+
+/// Escapes the five XML special characters in an attribute value.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+impl Mpd {
+    pub fn kind(&self) -> MpdKind {
+        self.kind
+    }
+
+    pub fn availability_start_time_ns(&self) -> i64 {
+        self.availability_start_time_ns
+    }
+
+    pub fn publish_time_ns(&self) -> i64 {
+        self.publish_time_ns
+    }
+
+    /// k of the first segment the MPD makes available.
+    pub fn first_k(&self) -> i64 {
+        self.first_k
+    }
+
+    /// The MPD text: UTF-8, two-space indentation, LF line ends, a final newline.
+    pub fn render(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(
+            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" \
+             profiles=\"urn:mpeg:dash:profile:isoff-live:2011\"",
+        );
+        match self.kind {
+            MpdKind::Dynamic => {
+                out.push_str(&format!(
+                    " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" \
+                     minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" \
+                     suggestedPresentationDelay=\"{}\"",
+                    format_instant_shortest(self.availability_start_time_ns),
+                    format_instant_shortest(self.publish_time_ns),
+                    self.minimum_update_period.to_iso8601(),
+                    self.time_shift_buffer_depth.to_iso8601(),
+                    self.suggested_presentation_delay.to_iso8601(),
+                ));
+            }
+            MpdKind::Static => {
+                out.push_str(&format!(
+                    " type=\"static\" publishTime=\"{}\"",
+                    format_instant_shortest(self.publish_time_ns)
+                ));
+                if let Some(duration) = self.media_presentation_duration {
+                    out.push_str(&format!(
+                        " mediaPresentationDuration=\"{}\"",
+                        duration.to_iso8601()
+                    ));
+                }
+            }
+        }
+        out.push_str(&format!(
+            " maxSegmentDuration=\"{}\" minBufferTime=\"{}\">\n",
+            self.max_segment_duration.to_iso8601(),
+            self.min_buffer_time.to_iso8601()
+        ));
+        out.push_str(&format!(
+            "  <Period id=\"{}\" start=\"PT0S\">\n",
+            self.period_id
+        ));
+        for set in &self.adaptation_sets {
+            self.render_adaptation_set(set, &mut out);
+        }
+        out.push_str("  </Period>\n");
+        if self.kind == MpdKind::Dynamic {
+            for timing in &self.utc_timing {
+                out.push_str(&format!(
+                    "  <UTCTiming schemeIdUri=\"{}\" value=\"{}\"/>\n",
+                    xml_escape(&timing.scheme_id_uri),
+                    xml_escape(&timing.value)
+                ));
+            }
+        }
+        out.push_str("</MPD>\n");
+        out
+    }
+
+    fn render_adaptation_set(&self, set: &AdaptationSetXml, out: &mut String) {
+        let (content_type, mime) = match set.content {
+            ContentKind::Video => ("video", "video/mp4"),
+            ContentKind::Audio => ("audio", "audio/mp4"),
+        };
+        out.push_str(&format!(
+            "    <AdaptationSet id=\"{}\" contentType=\"{content_type}\" segmentAlignment=\"true\"",
+            set.id
+        ));
+        if set.content == ContentKind::Video {
+            let max_width = set.representations.iter().filter_map(|r| match r {
+                RepresentationXml::Video(v) => Some(v.width),
+                RepresentationXml::Audio(_) => None,
+            });
+            let max_height = set.representations.iter().filter_map(|r| match r {
+                RepresentationXml::Video(v) => Some(v.height),
+                RepresentationXml::Audio(_) => None,
+            });
+            if let (Some(width), Some(height)) = (max_width.max(), max_height.max()) {
+                out.push_str(&format!(" maxWidth=\"{width}\" maxHeight=\"{height}\""));
+            }
+            out.push_str(&format!(" maxFrameRate=\"{}\"", self.frame_rate));
+        }
+        out.push_str(&format!(" mimeType=\"{mime}\" startWithSAP=\"1\">\n"));
+        out.push_str(&format!(
+            "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\"",
+            set.timescale, set.presentation_time_offset
+        ));
+        if set.timeline.is_none() {
+            out.push_str(&format!(" duration=\"{}\"", set.duration));
+        }
+        out.push_str(&format!(
+            " startNumber=\"{}\" media=\"{}\" initialization=\"{}\"",
+            set.start_number, self.media_template, self.init_template
+        ));
+        match &set.timeline {
+            None => out.push_str("/>\n"),
+            Some(entries) => {
+                out.push_str(">\n        <SegmentTimeline>\n");
+                for entry in entries {
+                    out.push_str(&format!(
+                        "          <S t=\"{}\" d=\"{}\"",
+                        entry.start, entry.duration
+                    ));
+                    if entry.repeat > 0 {
+                        out.push_str(&format!(" r=\"{}\"", entry.repeat));
+                    }
+                    out.push_str("/>\n");
+                }
+                out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
+            }
+        }
+        for representation in &set.representations {
+            match representation {
+                RepresentationXml::Video(v) => out.push_str(&format!(
+                    "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" \
+                     width=\"{}\" height=\"{}\" sar=\"1:1\" frameRate=\"{}\"/>\n",
+                    v.id, v.bandwidth, v.codecs, v.width, v.height, self.frame_rate
+                )),
+                RepresentationXml::Audio(a) => {
+                    out.push_str(&format!(
+                        "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" \
+                         audioSamplingRate=\"{}\"",
+                        a.id, a.bandwidth, a.codecs, a.sampling_rate
+                    ));
+                    match a.channels {
+                        Some(channels) => out.push_str(&format!(
+                            ">\n        <AudioChannelConfiguration \
+                             schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" \
+                             value=\"{channels}\"/>\n      </Representation>\n"
+                        )),
+                        None => out.push_str("/>\n"),
+                    }
+                }
+            }
+        }
+        out.push_str("    </AdaptationSet>\n");
+    }
+}
