@@ -358,6 +358,12 @@ impl DashConfig {
                 .max(first_fact),
             MpdKind::Static => first_fact,
         };
+        if first > last_complete_k {
+            // Only at the ends of the i64 range, where saturation meets.
+            return Err(DashError::Range(format!(
+                "segment {last_complete_k} is out of range"
+            )));
+        }
         let number = |k: i64| {
             u32::try_from(k).map_err(|_| {
                 DashError::Range(format!(
@@ -407,7 +413,9 @@ impl DashConfig {
                     match entries.last_mut() {
                         Some(last)
                             if last.duration == d
-                                && last.start + (last.repeat + 1) * last.duration == t =>
+                                && last.start.saturating_add(
+                                    (last.repeat + 1).saturating_mul(last.duration),
+                                ) == t =>
                         {
                             last.repeat += 1
                         }
