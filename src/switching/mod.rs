@@ -159,7 +159,8 @@ pub enum SwitchFailure {
     /// The output reached the scheduled index and the pad could not deliver that frame (it skipped
     /// it, stalled, or it fell out of the window).
     NotDelivered,
-    /// The output never reached the scheduled index: it was inside a reported gap.
+    /// The output did not stop at the scheduled index: it was inside a reported gap, or a failover
+    /// decided that frame for another pad.
     Skipped,
     /// The pad was removed.
     PadGone,
@@ -237,16 +238,16 @@ pub enum Output<T> {
         payload: T,
         cause: DropCause,
     },
-    /// The output changes branch: from `at` on, frames come from `to`. Always followed by the
-    /// [`Output::Emit`] of `to`'s frame `at` (in the same call, unless nothing else is known).
+    /// The output changes branch: from `at` on, frames come from `to`. Always followed, in the
+    /// same call, by the [`Output::Emit`] of `to`'s frame `at` (only drops in between).
     Switched {
         from: Option<PadId>,
         to: PadId,
         at: FrameIndex,
         reason: SwitchReason,
     },
-    /// No branch delivered frames `from..to` (half-open: `to - from` frames); the next emitted
-    /// index is `to`.
+    /// No branch delivered frames `from..to` (half-open: `to - from` frames). Followed, in the
+    /// same call, by a [`Output::Switched`] at `to` or directly by the [`Output::Emit`] of `to`.
     Gap { from: FrameIndex, to: FrameIndex },
     /// A scheduled switch to `pad` at `at` (or a pending manual switch, with `at` the index the
     /// output had reached) could not be honoured; the output stays on its current pad.

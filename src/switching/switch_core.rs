@@ -70,8 +70,10 @@ impl<T> PadState<T> {
 
 /// What a pending request does at the current `next_index`.
 enum Step {
-    /// A switch happened; look again.
+    /// A switch happened: emit the new pad's frame at `next_index` now.
     Switched,
+    /// A request was dropped (and reported); look again.
+    Retry,
     /// Hold the output: the switch target has not delivered `next_index` yet but will soon.
     Hold,
     /// Nothing to do for requests; go on with the active pad.
@@ -114,8 +116,8 @@ struct Entry {
 /// - [`Output::Gap`]: send a GAP event (or just let the next buffer carry DISCONT) and count.
 /// - [`Output::SwitchFailed`]: post a warning/element message with the reason.
 ///
-/// The glue calls [`SwitchCore::tick`] on a timer (about a tenth of `timeout`, or at
-/// `timeout` after the oldest waiting frame) so that stalls are noticed when no frame arrives.
+/// The glue calls [`SwitchCore::tick`] on a timer — at [`SwitchCore::next_deadline_ns`], or
+/// periodically — so that stalls are noticed when no frame arrives.
 /// It answers latency queries with [`SwitchCore::added_latency_frames`] as the minimum and
 /// [`SwitchCore::max_added_latency_frames`] as the maximum, times the frame period. When
 /// [`SwitchCore::all_ended`] it forwards EOS. It must never block a chain function: the core
@@ -146,7 +148,8 @@ struct Entry {
 /// offers an *entry*: the first switchable frame ≥ `next_index` it holds (the active pad itself
 /// offers its next frame, whatever it is, since its own stream continues — that is how frames an
 /// encoder lost become a gap without a switch). The output goes on from the **earliest entry**;
-/// ties go to the active pad, then best priority, then lowest [`PadId`]. Earliest first is what
+/// ties go to the active pad, then the target of a pending request, then best priority, then
+/// lowest [`PadId`]. Earliest first is what
 /// "at the first frame it can output losslessly" means, and it is what makes failover lose nothing
 /// whenever any branch holds the frames; with auto-switch-back the preferred pad comes back at its
 /// next keyframe.
@@ -160,6 +163,9 @@ struct Entry {
 /// oldest waiting frame is `timeout` old, or when the best pad's queue is full (waiting longer
 /// would drop its frames). It then reports `Gap { from: next_index, to: entry }`, then
 /// `Switched { at: entry }` (unless the entry is the active pad's), then emits the entry frame.
+/// A switch or a gap is always followed at once by the frame it announces: no request can hold
+/// the output in between (a request for that same index that the decision did not satisfy
+/// fails with [`SwitchFailure::Skipped`]).
 /// The wait adds at most `min(timeout, max_window frames)` of latency, only during failover.
 ///
 /// **Manual switches** ([`SwitchCore::request_switch`]) happen at the first `next_index` where
@@ -448,6 +454,34 @@ impl<T> SwitchCore<T> {
         self.advance(out);
     }
 
+    /// The earliest time at which [`SwitchCore::tick`] may change something (a stall, the end of
+    /// a wait bounded by `timeout`, a switch-back delay running out), if any: the glue can wait
+    /// on its clock until then instead of polling. Ticking earlier or more often is harmless.
+    pub fn next_deadline_ns(&self) -> Option<Nanos> {
+        let timeout_ns = self.config.timeout_ns;
+        let silence = self
+            .pads
+            .iter()
+            .filter_map(|state| state.last_push_ns)
+            .map(|last| last.saturating_add(timeout_ns));
+        let waiting = self
+            .pads
+            .iter()
+            .filter_map(|state| state.queue.front())
+            .map(|frame| frame.arrived_ns.saturating_add(timeout_ns));
+        let switch_back = self
+            .pads
+            .iter()
+            .filter(|_| self.config.auto_switch_back && self.switch_back_armed)
+            .filter_map(|state| state.healthy_since_ns)
+            .map(|since| since.saturating_add(self.config.switch_back_delay_ns));
+        silence
+            .chain(waiting)
+            .chain(switch_back)
+            .filter(|&deadline| deadline > self.now_ns)
+            .min()
+    }
+
     /// Requests a switch to `pad` at the first frame where it can be done losslessly (the
     /// `active-pad` property). Requesting the active pad cancels a pending request. Replaces any
     /// pending request. Rejected when the pad is unknown or unhealthy.
@@ -627,21 +661,31 @@ impl<T> SwitchCore<T> {
     }
 
     fn advance(&mut self, out: &mut Vec<Output<T>>) {
-        // Terminates: every `continue` emits a frame (a queue shrinks), moves `next_index`
-        // forward, clears the pending request, or switches to a pad of strictly better priority
-        // at the same index (finitely many).
+        // Right after a switch or a gap, the frame at `next_index` is emitted before any request
+        // is looked at again: a `Switched` or `Gap` is always followed by its frame, never by a
+        // hold. Terminates: every `continue` emits a frame (a queue shrinks), moves `next_index`
+        // forward or sets `decided` (a switch or gap, after which the front at the new
+        // `next_index` is emitted), or clears the pending request.
+        let mut decided = false;
         loop {
             let Some(next) = self.next_index else {
                 if self.choose_initial(out) {
+                    decided = true;
                     continue;
                 }
                 return;
             };
             self.drop_behind(next, out);
-            match self.pending_step(next, out) {
-                Step::Switched => continue,
-                Step::Hold => return,
-                Step::Proceed => {}
+            if !std::mem::take(&mut decided) {
+                match self.pending_step(next, out) {
+                    Step::Switched => {
+                        decided = true;
+                        continue;
+                    }
+                    Step::Retry => continue,
+                    Step::Hold => return,
+                    Step::Proceed => {}
+                }
             }
             if let Some(position) = self.active.and_then(|active| self.position(active))
                 && self.pads[position].front_index() == Some(next)
@@ -652,6 +696,7 @@ impl<T> SwitchCore<T> {
             if !self.failover(next, out) {
                 return;
             }
+            decided = true;
         }
     }
 
@@ -782,7 +827,7 @@ impl<T> SwitchCore<T> {
             Some(PendingSwitch::Scheduled { pad, at }) => {
                 if at < next {
                     self.fail_pending(pad, at, SwitchFailure::Skipped, out);
-                    return Step::Switched;
+                    return Step::Retry;
                 }
                 if at == next {
                     if self.active == Some(pad) {
@@ -791,7 +836,7 @@ impl<T> SwitchCore<T> {
                     }
                     let Some(position) = self.position(pad) else {
                         self.fail_pending(pad, at, SwitchFailure::PadGone, out);
-                        return Step::Switched;
+                        return Step::Retry;
                     };
                     return match self.switchable(position, at) {
                         Some(true) => {
@@ -801,12 +846,12 @@ impl<T> SwitchCore<T> {
                         }
                         Some(false) => {
                             self.fail_pending(pad, at, SwitchFailure::NotKeyframe, out);
-                            Step::Switched
+                            Step::Retry
                         }
                         None if self.worth_holding_for(position, at) => Step::Hold,
                         None => {
                             self.fail_pending(pad, at, SwitchFailure::NotDelivered, out);
-                            Step::Switched
+                            Step::Retry
                         }
                     };
                 }
@@ -818,11 +863,11 @@ impl<T> SwitchCore<T> {
                 }
                 let Some(position) = self.position(pad) else {
                     self.fail_pending(pad, next, SwitchFailure::PadGone, out);
-                    return Step::Switched;
+                    return Step::Retry;
                 };
                 if self.pads[position].ended.is_some() {
                     self.fail_pending(pad, next, SwitchFailure::Unhealthy, out);
-                    return Step::Switched;
+                    return Step::Retry;
                 }
                 match self.switchable(position, next) {
                     Some(true) => {
@@ -949,6 +994,7 @@ impl<T> SwitchCore<T> {
         };
         let encoded = self.config.encoded;
         let active = self.active;
+        let requested = self.pending.map(PendingSwitch::pad);
         let best = self
             .pads
             .iter()
@@ -971,6 +1017,7 @@ impl<T> SwitchCore<T> {
                 (
                     entry.index,
                     Some(state.id) != active,
+                    Some(state.id) != requested,
                     state.priority,
                     state.id,
                 )

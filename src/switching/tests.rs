@@ -339,6 +339,11 @@ fn failover_on_stall_via_tick() {
     h.tick(60);
     assert_eq!(h.take(), vec![], "not yet timed out");
     assert_eq!(h.core.is_healthy(a), Some(true));
+    // A's last frame at 5, B's oldest waiting frame (6) at 6: both timeouts are over at 106.
+    assert_eq!(h.core.next_deadline_ns(), Some(105));
+    h.tick(105);
+    assert_eq!(h.take(), vec![]);
+    assert_eq!(h.core.next_deadline_ns(), Some(106));
     // B's frame 6 arrived at 6: the output has waited `timeout` at 106.
     h.tick(106);
     let events = h.take();
