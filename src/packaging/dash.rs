@@ -735,3 +735,350 @@ impl Mpd {
         out.push_str("    </AdaptationSet>\n");
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::packaging::hls::tests::{fact, ntsc_grid};
+    use crate::timecode::FrameRate;
+    use crate::timecode::utc::parse_rfc3339;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    const SCHEMA: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/schema/dash/DASH-MPD.xsd"
+    );
+    const NS: &str = "urn:mpeg:dash:schema:mpd:2011";
+
+    /// Validates `mpd` against the DASH schema with xmllint; fails (never skips) when xmllint
+    /// is missing or the MPD is invalid.
+    pub(crate) fn assert_schema_valid(mpd: &str) {
+        let mut child = Command::new("xmllint")
+            .args(["--noout", "--schema", SCHEMA, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("xmllint must be installed (Debian package libxml2-utils; scripts/setup.sh)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(mpd.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "MPD does not validate against {SCHEMA}:\n{}\n{mpd}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn config(grid: Grid) -> DashConfig {
+        DashConfig::cmaf(
+            grid,
+            UtcTiming::http_iso("https://time.example/?iso&ms"),
+            vec![VideoRepresentation {
+                id: "v0".into(),
+                codecs: "avc1.64001f".into(),
+                bandwidth: 3_000_000,
+                width: 1280,
+                height: 720,
+            }],
+        )
+        .unwrap()
+    }
+
+    fn k_now(grid: &Grid) -> i64 {
+        grid.segment_of(parse_rfc3339("2026-11-23T19:46:16Z").unwrap())
+    }
+
+    fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> roxmltree::Node<'a, 'i> {
+        node.children()
+            .find(|n| n.has_tag_name((NS, name)))
+            .unwrap_or_else(|| panic!("no {name} in {node:?}"))
+    }
+
+    #[test]
+    fn dynamic_mpd_with_the_epoch_anchor() {
+        let grid = ntsc_grid();
+        let k0 = k_now(&grid);
+        let facts: Vec<SegmentFact> = (k0..k0 + 8).map(|k| fact(&grid, k, -13_955_000)).collect();
+        let mpd = config(grid).mpd(&facts, k0 + 7, MpdKind::Dynamic).unwrap();
+        let text = mpd.render();
+        assert_schema_valid(&text);
+        let document = roxmltree::Document::parse(&text).unwrap();
+        let root = document.root_element();
+        assert!(root.has_tag_name((NS, "MPD")));
+        assert_eq!(root.attribute("type"), Some("dynamic"));
+        assert_eq!(
+            root.attribute("profiles"),
+            Some("urn:mpeg:dash:profile:isoff-live:2011")
+        );
+        assert_eq!(
+            root.attribute("availabilityStartTime"),
+            Some("1970-01-01T00:00:00Z")
+        );
+        let publish = parse_rfc3339(root.attribute("publishTime").unwrap()).unwrap();
+        assert_eq!(
+            publish,
+            grid.segment_start_ns(k0 + 8),
+            "end of the last segment"
+        );
+        assert_eq!(root.attribute("minimumUpdatePeriod"), Some("PT2.002S"));
+        assert_eq!(root.attribute("timeShiftBufferDepth"), Some("PT10.01S"));
+        assert_eq!(
+            root.attribute("suggestedPresentationDelay"),
+            Some("PT6.006S")
+        );
+        assert_eq!(root.attribute("minBufferTime"), Some("PT2.002S"));
+        assert_eq!(root.attribute("maxSegmentDuration"), Some("PT2.002S"));
+        assert_eq!(root.attribute("mediaPresentationDuration"), None);
+        let period = child(root, "Period");
+        assert_eq!(period.attribute("id"), Some("0"));
+        assert_eq!(period.attribute("start"), Some("PT0S"));
+        let set = child(period, "AdaptationSet");
+        assert_eq!(set.attribute("contentType"), Some("video"));
+        assert_eq!(set.attribute("maxFrameRate"), Some("30000/1001"));
+        let template = child(set, "SegmentTemplate");
+        assert_eq!(template.attribute("timescale"), Some("90000"));
+        assert_eq!(template.attribute("duration"), Some("180180"));
+        assert_eq!(template.attribute("startNumber"), Some("0"), "$Number$ = k");
+        assert_eq!(template.attribute("presentationTimeOffset"), Some("0"));
+        assert_eq!(
+            template.attribute("media"),
+            Some("$RepresentationID$_$Number$.m4s")
+        );
+        assert_eq!(
+            template.attribute("initialization"),
+            Some("$RepresentationID$_init.mp4")
+        );
+        let representation = child(set, "Representation");
+        assert_eq!(representation.attribute("id"), Some("v0"));
+        assert_eq!(representation.attribute("bandwidth"), Some("3000000"));
+        assert_eq!(representation.attribute("codecs"), Some("avc1.64001f"));
+        assert_eq!(representation.attribute("width"), Some("1280"));
+        assert_eq!(representation.attribute("frameRate"), Some("30000/1001"));
+        let timing = child(root, "UTCTiming");
+        assert_eq!(
+            timing.attribute("schemeIdUri"),
+            Some("urn:mpeg:dash:utc:http-iso:2014")
+        );
+        assert_eq!(
+            timing.attribute("value"),
+            Some("https://time.example/?iso&ms")
+        );
+        assert!(text.contains("?iso&amp;ms"));
+        // The DASH client's address of segment k: AST + (k − startNumber)·D = k·D.
+        assert_eq!(mpd.first_k(), k0 + 3);
+        assert_eq!(mpd.availability_start_time_ns(), 0);
+        assert_eq!(mpd.publish_time_ns(), publish);
+        assert_eq!(mpd.kind(), MpdKind::Dynamic);
+    }
+
+    #[test]
+    fn segment_timeline_with_audio_and_a_missing_segment() {
+        let grid = ntsc_grid();
+        let k0 = k_now(&grid);
+        let mut config = config(grid);
+        config.segment_timeline = true;
+        config.audio.push(AudioRepresentation {
+            id: "a0".into(),
+            codecs: "mp4a.40.2".into(),
+            bandwidth: 128_000,
+            sampling_rate: 48_000,
+            channels: Some(2),
+        });
+        let facts: Vec<SegmentFact> = [k0, k0 + 1, k0 + 2, k0 + 4]
+            .iter()
+            .map(|&k| fact(&grid, k, -13_955_000))
+            .collect();
+        let text = config
+            .mpd(&facts, k0 + 4, MpdKind::Dynamic)
+            .unwrap()
+            .render();
+        assert_schema_valid(&text);
+        let document = roxmltree::Document::parse(&text).unwrap();
+        let period = child(document.root_element(), "Period");
+        let sets: Vec<_> = period
+            .children()
+            .filter(|n| n.has_tag_name((NS, "AdaptationSet")))
+            .collect();
+        assert_eq!(sets.len(), 2);
+        for (set, timescale, ticks) in [(sets[0], 90_000u64, 180_180u64), (sets[1], 48_000, 96_096)]
+        {
+            let template = child(set, "SegmentTemplate");
+            assert_eq!(
+                template.attribute("timescale"),
+                Some(timescale.to_string().as_str())
+            );
+            assert_eq!(template.attribute("duration"), None);
+            assert_eq!(
+                template.attribute("startNumber"),
+                Some(k0.to_string().as_str())
+            );
+            let entries: Vec<(u64, u64, u64)> = child(template, "SegmentTimeline")
+                .children()
+                .filter(|n| n.has_tag_name((NS, "S")))
+                .map(|s| {
+                    let number = |name| s.attribute(name).map_or(0, |v| v.parse().unwrap());
+                    (number("t"), number("d"), number("r"))
+                })
+                .collect();
+            let t0 = k0 as u64 * ticks;
+            assert_eq!(entries, [(t0, ticks, 2), (t0 + 4 * ticks, ticks, 0)]);
+        }
+        let audio = child(sets[1], "Representation");
+        assert_eq!(audio.attribute("audioSamplingRate"), Some("48000"));
+        assert_eq!(
+            child(audio, "AudioChannelConfiguration").attribute("value"),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn static_mpd_after_the_end() {
+        let grid = ntsc_grid();
+        let k0 = k_now(&grid);
+        let facts: Vec<SegmentFact> = (k0..k0 + 30).map(|k| fact(&grid, k, 0)).collect();
+        for timeline in [false, true] {
+            let mut config = config(grid);
+            config.segment_timeline = timeline;
+            let text = config
+                .mpd(&facts, k0 + 29, MpdKind::Static)
+                .unwrap()
+                .render();
+            assert_schema_valid(&text);
+            let document = roxmltree::Document::parse(&text).unwrap();
+            let root = document.root_element();
+            assert_eq!(root.attribute("type"), Some("static"));
+            assert_eq!(
+                root.attribute("mediaPresentationDuration"),
+                Some("PT60.06S")
+            );
+            assert_eq!(root.attribute("availabilityStartTime"), None);
+            assert!(root.children().all(|n| !n.has_tag_name((NS, "UTCTiming"))));
+            let template = child(
+                child(child(root, "Period"), "AdaptationSet"),
+                "SegmentTemplate",
+            );
+            assert_eq!(
+                template.attribute("startNumber"),
+                Some(k0.to_string().as_str())
+            );
+            assert_eq!(
+                template.attribute("presentationTimeOffset"),
+                Some((k0 as u64 * 180_180).to_string().as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn another_anchor_and_a_phase() {
+        // Anchor at a later grid boundary: AST moves there, PTO and startNumber follow, and
+        // segment k still has $Number$ = k.
+        let grid = Grid::new(FrameRate::new(25, 1).unwrap(), 50)
+            .unwrap()
+            .with_phase(10);
+        let mut config = config(grid);
+        let anchor = grid.segment_of(parse_rfc3339("2026-01-01T00:00:00.4Z").unwrap());
+        config.anchor_segment = anchor;
+        let facts: Vec<SegmentFact> = (anchor + 100..anchor + 103)
+            .map(|k| fact(&grid, k, 0))
+            .collect();
+        let text = config
+            .mpd(&facts, anchor + 102, MpdKind::Dynamic)
+            .unwrap()
+            .render();
+        assert_schema_valid(&text);
+        let document = roxmltree::Document::parse(&text).unwrap();
+        let root = document.root_element();
+        assert_eq!(
+            root.attribute("availabilityStartTime"),
+            Some("2026-01-01T00:00:00.4Z")
+        );
+        let template = child(
+            child(child(root, "Period"), "AdaptationSet"),
+            "SegmentTemplate",
+        );
+        assert_eq!(
+            template.attribute("startNumber"),
+            Some(anchor.to_string().as_str())
+        );
+        let pto: u64 = template
+            .attribute("presentationTimeOffset")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            pto,
+            (anchor as u64 * 50 + 10) * 3600,
+            "media time of the anchor frame"
+        );
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let grid = ntsc_grid();
+        let facts = [fact(&grid, k_now(&grid), 0)];
+        let k = facts[0].k;
+        let check = |config: DashConfig, needle: &str| {
+            let text = config
+                .mpd(&facts, k, MpdKind::Dynamic)
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains(needle), "{needle:?} not in {text:?}");
+        };
+        let mut c = config(grid);
+        c.video_timescale = 1000;
+        check(c, "use 90000");
+        let mut c = config(grid);
+        c.utc_timing.clear();
+        check(c, "SHALL carry a UTCTiming");
+        let mut c = config(grid);
+        c.media_template = NameTemplate::new("$RepresentationID$_$Time$.m4s").unwrap();
+        check(c, "must use $Number$");
+        let mut c = config(grid);
+        c.audio.push(AudioRepresentation {
+            id: "a".into(),
+            codecs: "mp4a.40.2".into(),
+            bandwidth: 1,
+            sampling_rate: 44_100,
+            channels: None,
+        });
+        c.media_template = NameTemplate::new("$RepresentationID$_$Number$.m4s").unwrap();
+        check(c, "not a whole number of samples at 44100 Hz");
+        let mut c = config(grid);
+        c.video[0].codecs = "avc1 x".into();
+        check(c, "codecs");
+        let mut c = config(grid);
+        c.anchor_segment = -1;
+        check(c, "before 1970");
+        let mut c = config(grid);
+        c.video.push(c.video[0].clone());
+        check(c, "unique");
+        let mut c = config(grid);
+        c.video[0].id = "a/b".into();
+        assert!(matches!(
+            c.mpd(&facts, k, MpdKind::Dynamic),
+            Err(DashError::Name(_))
+        ));
+        assert!(matches!(
+            config(grid).mpd(&[], k, MpdKind::Dynamic),
+            Err(DashError::Empty)
+        ));
+        // $Number$ beyond startNumber's 32 bits.
+        let fine = Grid::new(FrameRate::new(60, 1).unwrap(), 1).unwrap();
+        let late = fine.segment_of(parse_rfc3339("2026-01-01T00:00:00Z").unwrap());
+        let error = config(fine)
+            .mpd(&[fact(&fine, late, 0)], late, MpdKind::Dynamic)
+            .unwrap_err();
+        assert!(matches!(error, DashError::Range(_)), "{error}");
+        assert!(
+            config(grid)
+                .mpd(&facts, i64::MIN, MpdKind::Dynamic)
+                .is_err()
+        );
+    }
+}

@@ -685,7 +685,7 @@ impl MultivariantPlaylist {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::timecode::utc::parse_rfc3339;
     use m3u8_rs::{MediaPlaylist as ParsedMedia, Playlist};
