@@ -172,6 +172,114 @@ pub fn format_instant_shortest(utc_ns: i64) -> String {
     }
 }
 
+/// Turns the frames a packager sees (their UTC instants, in presentation order) into
+/// [`SegmentFact`]s, the same on every packager that sees the same frames.
+///
+/// - A segment is reported as soon as its last grid frame arrives ([`grid::Grid::is_last_frame_of_segment`]),
+///   so its manifests can be published without waiting for the next keyframe.
+/// - Only segments whose *first* grid frame was seen are reported: a packager that joins (or
+///   restarts) in the middle of a segment skips it, as a packager that was running all along
+///   would list it — the manifests then differ only until that segment leaves the window.
+/// - A frame of a later segment closes the open one early (a forward timecode jump); its
+///   `frames` is the span from its first to its last frame seen. The segment after a jump does
+///   not start on its first frame and is skipped; the missing k become EXT-X-GAP entries.
+/// - A frame at or before the last one seen (a backward jump) is ignored: listed segments never
+///   change and k never decreases.
+/// - `discontinuity` is never set here; the glue sets it for encoding changes (see [`hls`]).
+#[derive(Debug, Clone)]
+pub struct SegmentCutter {
+    grid: grid::Grid,
+    /// (k, first frame UTC, epoch index of the first frame, epoch index of the last frame).
+    open: Option<(i64, i64, i64, i64)>,
+    last_index: Option<i64>,
+}
+
+impl SegmentCutter {
+    pub fn new(grid: grid::Grid) -> SegmentCutter {
+        SegmentCutter {
+            grid,
+            open: None,
+            last_index: None,
+        }
+    }
+
+    fn fact_of(&self, (k, first_utc, first_n, last_n): (i64, i64, i64, i64)) -> SegmentFact {
+        let span = last_n.saturating_sub(first_n).saturating_add(1);
+        SegmentFact {
+            k,
+            first_frame_utc_ns: first_utc,
+            // 1 ≤ span ≤ D ≤ u32::MAX: both ends lie in segment k.
+            frames: u32::try_from(span).unwrap_or(self.grid.frames_per_segment()),
+            discontinuity: false,
+        }
+    }
+
+    /// Feeds one frame. Returns the segment it closes early (a jump) or completes; at most
+    /// one of them can be reported per frame, the early-closed one first.
+    pub fn push_frame(&mut self, utc_ns: i64) -> Vec<SegmentFact> {
+        let mut reported = Vec::new();
+        let n = self.grid.epoch_frame_index(utc_ns);
+        if self.last_index.is_some_and(|last| n <= last) {
+            return reported;
+        }
+        self.last_index = Some(n);
+        let k = self.grid.segment_of_frame(n);
+        if let Some(open) = self.open
+            && open.0 != k
+        {
+            self.open = None;
+            reported.push(self.fact_of(open));
+        }
+        match &mut self.open {
+            Some(open) => open.3 = n,
+            None if self.grid.is_first_frame_of_segment(utc_ns) => {
+                self.open = Some((k, utc_ns, n, n));
+            }
+            None => {}
+        }
+        if self.grid.is_last_frame_of_segment(utc_ns)
+            && let Some(open) = self.open.take()
+        {
+            reported.push(self.fact_of(open));
+        }
+        reported
+    }
+
+    /// At the end of the stream: the open segment, short, if any.
+    pub fn finish(&mut self) -> Option<SegmentFact> {
+        self.open.take().map(|open| self.fact_of(open))
+    }
+}
+
+/// The name of segment `k` of `representation_id`: `template` with `$Number$ = k` and
+/// `$Time$ = (k·D + phase) · ticks per frame` at `timescale` (the segment's media time on the
+/// epoch timeline, `S@t` in the MPD). Shared by HLS, DASH and the storage index, so every
+/// manifest names a segment the same way.
+pub fn segment_name(
+    template: &output::NameTemplate,
+    representation_id: &str,
+    grid: &grid::Grid,
+    timescale: u32,
+    k: i64,
+) -> Result<String, output::OutputError> {
+    let time = if template.uses_time() {
+        grid.ticks_of_frames(grid.first_frame_of_segment(k), timescale)
+            .ok_or_else(|| output::OutputError::Template {
+                template: template.as_str().to_owned(),
+                reason: format!(
+                    "$Time$ needs a whole number of {timescale} Hz ticks per frame at {} fps",
+                    grid.rate()
+                ),
+            })?
+    } else {
+        0
+    };
+    template.expand(representation_id, k, time)
+}
+
+#[cfg(test)]
+mod determinism_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,30 +317,4 @@ mod tests {
             "1969-12-31T23:59:59.999999999Z"
         );
     }
-}
-
-/// The name of segment `k` of `representation_id`: `template` with `$Number$ = k` and
-/// `$Time$ = (k·D + phase) · ticks per frame` at `timescale` (the segment's media time on the
-/// epoch timeline, `S@t` in the MPD). Shared by HLS, DASH and the storage index, so every
-/// manifest names a segment the same way.
-pub fn segment_name(
-    template: &output::NameTemplate,
-    representation_id: &str,
-    grid: &grid::Grid,
-    timescale: u32,
-    k: i64,
-) -> Result<String, output::OutputError> {
-    let time = if template.uses_time() {
-        grid.ticks_of_frames(grid.first_frame_of_segment(k), timescale)
-            .ok_or_else(|| output::OutputError::Template {
-                template: template.as_str().to_owned(),
-                reason: format!(
-                    "$Time$ needs a whole number of {timescale} Hz ticks per frame at {} fps",
-                    grid.rate()
-                ),
-            })?
-    } else {
-        0
-    };
-    template.expand(representation_id, k, time)
 }
