@@ -66,7 +66,7 @@ impl ExactSeconds {
         }
     }
 
-    /// Whole nanoseconds: `floor(seconds·1e9)`, saturating at `u64::MAX`.
+    /// `ns` nanoseconds, exactly.
     pub fn from_nanos(ns: u64) -> ExactSeconds {
         ExactSeconds {
             numer: u128::from(ns),
@@ -105,7 +105,9 @@ impl ExactSeconds {
     /// Fixed width so the text never depends on a float formatter; half up so the rounding is
     /// a function of the exact value alone.
     pub fn to_fixed(&self, decimals: u32) -> String {
-        let scale = 10_u128.pow(decimals.min(18));
+        // More than 18 digits would overflow the scale; no manifest needs them.
+        let decimals = decimals.min(18);
+        let scale = 10_u128.pow(decimals);
         let scaled = self
             .numer
             .saturating_mul(scale)
