@@ -398,8 +398,10 @@ impl Latcher {
         match &self.rule.anchor {
             DateAnchor::SystemClock | DateAnchor::Date(_) => input.wall_clock_ns,
             DateAnchor::ReferenceTime(reference) => match (self.first_latch, input.running_ns) {
+                // A new stream may restart running time at 0: "now" never goes back before
+                // the pinned reference.
                 (Some((Some(first_running), first_now)), Some(running)) => {
-                    first_now.saturating_add(running.saturating_sub(first_running))
+                    first_now.saturating_add(running.saturating_sub(first_running).max(0))
                 }
                 (Some((_, first_now)), _) => first_now,
                 (None, _) => *reference,
@@ -765,6 +767,28 @@ mod tests {
         assert_eq!(
             utc::format_rfc3339_millis(t.utc_ns),
             "2021-12-07T00:00:10.000Z"
+        );
+    }
+
+    #[test]
+    fn reference_time_never_goes_back_when_running_time_restarts() {
+        // First stream latches at running time 50 s; a new stream restarts running time at 0.
+        // "Now" stays the pinned reference, so 00:00:30 is still today (not yesterday).
+        let r = rate(25, 1);
+        let mut latcher = Latcher::new(rule_at("2021-12-07T00:01:00Z"), Resync::OnDiscontinuity);
+        latcher
+            .frame(&input(
+                Some(observed(tc("00:00:10:00"), r)),
+                Some(50_000_000_000),
+            ))
+            .unwrap();
+        latcher.discontinuity();
+        let t = latcher
+            .frame(&input(Some(observed(tc("00:00:30:00"), r)), Some(0)))
+            .unwrap();
+        assert_eq!(
+            utc::format_rfc3339_millis(t.utc_ns),
+            "2021-12-07T00:00:30.000Z"
         );
     }
 
