@@ -46,6 +46,19 @@ mod tests;
 
 pub use switch_core::SwitchCore;
 
+/// What the glue knows of a frame besides its index ([`SwitchCore::push_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrameKind {
+    /// The output may switch onto this frame: a keyframe that starts a closed group (encoded
+    /// mode); ignored in raw mode.
+    pub keyframe: bool,
+    /// The output may leave this pad just before this frame: every frame of the pad presented
+    /// before it was delivered before it, and none presented after it was. Always true for a
+    /// stream that does not reorder frames; with B-frames, true only at the ends of reordered
+    /// runs. Leaving elsewhere would lose or repeat the pictures of the run.
+    pub cut: bool,
+}
+
 use std::fmt;
 
 /// A frame's name as an integer: its UTC instant divided by the frame period, computed by the glue
@@ -164,6 +177,9 @@ pub enum SwitchFailure {
     Skipped,
     /// The pad was removed.
     PadGone,
+    /// The active pad reorders frames (B-frames) across that index: leaving it there would
+    /// lose or repeat pictures.
+    NoCleanCut,
     /// The pad reached EOS or errored before the switch could happen.
     Unhealthy,
 }
@@ -175,6 +191,9 @@ impl fmt::Display for SwitchFailure {
             SwitchFailure::NotDelivered => "the pad did not deliver the frame at that index",
             SwitchFailure::Skipped => "the output skipped that index (no branch delivered it)",
             SwitchFailure::PadGone => "the pad was removed",
+            SwitchFailure::NoCleanCut => {
+                "the active pad reorders frames (B-frames) across that index, so it cannot be left there"
+            }
             SwitchFailure::Unhealthy => "the pad reached EOS or errored",
         })
     }
@@ -199,6 +218,9 @@ pub enum Reject {
     /// The pad already went past that index without holding the frame (it skipped it or it fell
     /// out of the window).
     NotDelivered,
+    /// The active pad's frame at that index is queued and is not a cut (B-frames reordered
+    /// across it; see [`FrameKind::cut`]).
+    NoCleanCut,
 }
 
 impl fmt::Display for Reject {
@@ -211,6 +233,9 @@ impl fmt::Display for Reject {
             }
             Reject::NotKeyframe => f.write_str("the pad's frame at that index is not a keyframe"),
             Reject::NotDelivered => f.write_str("the pad went past that frame without it"),
+            Reject::NoCleanCut => f.write_str(
+                "the active pad reorders frames (B-frames) across that frame, so it cannot be left there",
+            ),
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    DropCause, FrameIndex, Nanos, Output, PadId, Reject, SwitchConfig, SwitchFailure, SwitchReason,
-    SwitchStats,
+    DropCause, FrameIndex, FrameKind, Nanos, Output, PadId, Reject, SwitchConfig, SwitchFailure,
+    SwitchReason, SwitchStats,
 };
 
 /// A frame waiting in a pad's queue.
@@ -12,6 +12,8 @@ use super::{
 struct QueuedFrame<T> {
     index: FrameIndex,
     keyframe: bool,
+    /// The output may leave this pad just before this frame ([`FrameKind::cut`]).
+    cut: bool,
     /// When it was pushed (the core's clock): the age of the oldest waiting frame bounds how
     /// long the output waits for anything.
     arrived_ns: Nanos,
@@ -78,6 +80,16 @@ enum Step {
     Hold,
     /// Nothing to do for requests; go on with the active pad.
     Proceed,
+}
+
+/// Whether the output may leave the active pad at `next_index` (see [`FrameKind::cut`]).
+enum Leave {
+    /// Yes: the active pad's frame there is a cut, or the pad cannot deliver it anyway.
+    Yes,
+    /// No: the active pad reorders frames across that index.
+    No,
+    /// Not known yet: the active pad owes that frame and will say.
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +265,17 @@ impl<T> SwitchCore<T> {
         self.config.switch_back_delay_ns = config.switch_back_delay_ns;
     }
 
+    /// Switches between encoded mode (switch onto keyframes only) and raw mode (any frame), as
+    /// long as no frame was output yet: the glue learns it from the first caps. Returns false,
+    /// changing nothing, once the output started.
+    pub fn set_encoded(&mut self, encoded: bool) -> bool {
+        if self.next_index.is_some() {
+            return self.config.encoded == encoded;
+        }
+        self.config.encoded = encoded;
+        true
+    }
+
     /// Adds an input with `priority` (lower = preferred). Its queue's storage is allocated here,
     /// once.
     pub fn add_pad(&mut self, priority: u32) -> PadId {
@@ -333,6 +356,28 @@ impl<T> SwitchCore<T> {
         now_ns: Nanos,
         out: &mut Vec<Output<T>>,
     ) {
+        let kind = FrameKind {
+            keyframe,
+            cut: true,
+        };
+        self.push_kind(pad, index, kind, payload, now_ns, out);
+    }
+
+    /// [`SwitchCore::push`] for streams that reorder frames (B-frames): `kind.cut` tells whether
+    /// the output may leave `pad` just before this frame. Manual, scheduled and switch-back
+    /// switches away from the active pad happen only at its cuts (a failover cannot wait for
+    /// one). The glue sets `kind.keyframe` only on keyframes that are also cuts (an open-GOP
+    /// I-frame followed by leading pictures is not a frame the output can switch onto).
+    pub fn push_kind(
+        &mut self,
+        pad: PadId,
+        index: FrameIndex,
+        kind: FrameKind,
+        payload: T,
+        now_ns: Nanos,
+        out: &mut Vec<Output<T>>,
+    ) {
+        let FrameKind { keyframe, cut } = kind;
         self.now_ns = self.now_ns.max(now_ns);
         let now_ns = self.now_ns;
         let Some(position) = self.position(pad) else {
@@ -393,6 +438,7 @@ impl<T> SwitchCore<T> {
             state.queue.push_back(QueuedFrame {
                 index,
                 keyframe,
+                cut,
                 arrived_ns: now_ns,
                 payload,
             });
@@ -516,6 +562,14 @@ impl<T> SwitchCore<T> {
             && at < next_index
         {
             return Err(Reject::Past { next_index });
+        }
+        if self.active != Some(pad)
+            && let Some(active) = self.active.and_then(|active| self.pad(active))
+            && active
+                .frame_at(at)
+                .is_some_and(|frame| self.config.encoded && !frame.cut)
+        {
+            return Err(Reject::NoCleanCut);
         }
         let state = &self.pads[position];
         match state.frame_at(at) {
@@ -811,6 +865,22 @@ impl<T> SwitchCore<T> {
             .map(|frame| frame.keyframe || !self.config.encoded)
     }
 
+    /// Whether a voluntary switch may leave the active pad just before `next`.
+    fn leave_active(&self, next: FrameIndex) -> Leave {
+        if !self.config.encoded {
+            return Leave::Yes;
+        }
+        let Some(state) = self.active.and_then(|active| self.pad(active)) else {
+            return Leave::Yes;
+        };
+        match state.frame_at(next) {
+            Some(frame) if frame.cut => Leave::Yes,
+            Some(_) => Leave::No,
+            None if self.owes(state, next) => Leave::Wait,
+            None => Leave::Yes,
+        }
+    }
+
     /// Whether to hold the output for `position` to deliver `next`: it owes it and the active
     /// pad's queue still has room.
     fn worth_holding_for(&self, position: usize, next: FrameIndex) -> bool {
@@ -839,11 +909,18 @@ impl<T> SwitchCore<T> {
                         return Step::Retry;
                     };
                     return match self.switchable(position, at) {
-                        Some(true) => {
-                            self.pending = None;
-                            self.switch_to(pad, at, SwitchReason::Scheduled, out);
-                            Step::Switched
-                        }
+                        Some(true) => match self.leave_active(at) {
+                            Leave::Yes => {
+                                self.pending = None;
+                                self.switch_to(pad, at, SwitchReason::Scheduled, out);
+                                Step::Switched
+                            }
+                            Leave::No => {
+                                self.fail_pending(pad, at, SwitchFailure::NoCleanCut, out);
+                                Step::Retry
+                            }
+                            Leave::Wait => Step::Hold,
+                        },
                         Some(false) => {
                             self.fail_pending(pad, at, SwitchFailure::NotKeyframe, out);
                             Step::Retry
@@ -870,11 +947,16 @@ impl<T> SwitchCore<T> {
                     return Step::Retry;
                 }
                 match self.switchable(position, next) {
-                    Some(true) => {
-                        self.pending = None;
-                        self.switch_to(pad, next, SwitchReason::Manual, out);
-                        return Step::Switched;
-                    }
+                    Some(true) => match self.leave_active(next) {
+                        Leave::Yes => {
+                            self.pending = None;
+                            self.switch_to(pad, next, SwitchReason::Manual, out);
+                            return Step::Switched;
+                        }
+                        // Not a cut of the active pad: a later frame, maybe.
+                        Leave::No => {}
+                        Leave::Wait => return Step::Hold,
+                    },
                     // Not here: the next keyframe, maybe.
                     Some(false) => {}
                     None if self.worth_holding_for(position, next) => return Step::Hold,
@@ -922,10 +1004,14 @@ impl<T> SwitchCore<T> {
             return Step::Proceed;
         };
         match self.switchable(position, next) {
-            Some(true) => {
-                self.switch_to(pad, next, SwitchReason::Priority, out);
-                Step::Switched
-            }
+            Some(true) => match self.leave_active(next) {
+                Leave::Yes => {
+                    self.switch_to(pad, next, SwitchReason::Priority, out);
+                    Step::Switched
+                }
+                Leave::No => Step::Proceed,
+                Leave::Wait => Step::Hold,
+            },
             Some(false) => Step::Proceed,
             None if self.worth_holding_for(position, next) => Step::Hold,
             None => Step::Proceed,

@@ -801,3 +801,83 @@ fn conservation_in_the_unit_scenarios() {
     }
     assert!(seen.iter().all(|&count| count == 1), "{seen:?}");
 }
+
+impl Harness {
+    fn push_kind(&mut self, pad: PadId, index: FrameIndex, keyframe: bool, cut: bool) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let kind = FrameKind { keyframe, cut };
+        self.core
+            .push_kind(pad, index, kind, id, self.now, &mut self.out);
+        self.check();
+    }
+}
+
+#[test]
+fn manual_switch_waits_for_a_cut_of_the_active_pad() {
+    // B has a keyframe at every frame; A reorders: its frames 6..=9 are inside a B-frame run,
+    // 10 is the first cut. The switch must not leave A before 10.
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    h.core.request_switch(b).unwrap();
+    for index in 6..12 {
+        h.push_kind(a, index, false, index >= 10);
+        h.push(b, index, true);
+    }
+    let events = h.take();
+    let mut expected = emits(a, 6..=9);
+    expected.extend(emits(b, 10..=11));
+    assert_eq!(emitted(&events), expected);
+    assert!(events.contains(&Ev::Switched(Some(a), b, 10, SwitchReason::Manual)));
+}
+
+#[test]
+fn manual_switch_holds_until_the_active_pad_says_whether_it_is_a_cut() {
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    h.core.request_switch(b).unwrap();
+    // B's keyframe 6 arrives first: A's frame 6 is owed, so the output waits for it.
+    h.push(b, 6, true);
+    assert_eq!(emitted(&h.take()), vec![]);
+    h.push_kind(a, 6, false, false);
+    assert_eq!(emitted(&h.take()), emits(a, 6..=6));
+    h.push(b, 7, true);
+    h.push_kind(a, 7, false, true);
+    let events = h.take();
+    assert!(events.contains(&Ev::Switched(Some(a), b, 7, SwitchReason::Manual)));
+    assert_eq!(emitted(&events), emits(b, 7..=7));
+}
+
+#[test]
+fn scheduled_switch_fails_inside_a_reordered_run_of_the_active_pad() {
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    assert_eq!(h.core.schedule_switch(b, 8), Ok(()));
+    for index in 6..10 {
+        h.push_kind(a, index, false, index != 8);
+        h.push(b, index, true);
+    }
+    let events = h.take();
+    assert!(events.contains(&Ev::Failed(b, 8, SwitchFailure::NoCleanCut)));
+    assert_eq!(emitted(&events), emits(a, 6..=9));
+    assert_eq!(h.core.active_pad(), Some(a));
+}
+
+#[test]
+fn failover_does_not_wait_for_a_cut() {
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    h.push_kind(a, 6, false, false);
+    h.push(b, 6, true);
+    h.push(b, 7, true);
+    h.eos(a);
+    let events = h.take();
+    assert!(events.contains(&Ev::Switched(Some(a), b, 7, SwitchReason::Eos)));
+}
+
+#[test]
+fn raw_mode_is_chosen_before_the_first_output_only() {
+    let mut h = Harness::new(config(true));
+    assert!(h.core.set_encoded(false));
+    let a = h.core.add_pad(0);
+    h.push(a, 0, false);
+    assert_eq!(emitted(&h.take()), emits(a, 0..=0));
+    assert!(!h.core.set_encoded(true));
+    assert!(h.core.set_encoded(false));
+}
