@@ -37,6 +37,7 @@
 //! Memory is bounded whatever the inputs do: each queue holds at most `max_window` frames (its
 //! storage is allocated once, when the pad is added), and the caller owns the output `Vec`.
 
+pub mod reorder;
 mod switch_core;
 
 #[cfg(test)]

@@ -390,8 +390,8 @@ impl LocalDate {
         civil::Date::new(year, month, day).unwrap_or(first_of_month)
     }
 
-    /// Days since 1970-01-01.
-    fn day_number(self) -> i64 {
+    /// Days since 1970-01-01 (negative before).
+    pub fn day_number(self) -> i64 {
         let midnight = self.to_civil_clamped().to_datetime(civil::Time::midnight());
         let timestamp = Offset::UTC
             .to_timestamp(midnight)
