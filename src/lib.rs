@@ -12,6 +12,7 @@
 use gst::glib;
 
 pub mod bitstream;
+pub mod framemeta;
 pub mod packaging;
 pub mod switching;
 pub mod timecode;

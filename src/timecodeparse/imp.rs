@@ -19,6 +19,7 @@ use super::latch::{
 };
 use super::{TimecodeFramesScaling, TimecodeResync, TimecodeSource, TimecodeTimeline};
 use crate::bitstream::{AccessUnitReader, Fault, NalFraming, h264::H264Reader, h265::H265Reader};
+use crate::framemeta::{self, MetaError, UNIX_REFERENCE};
 use crate::timecode::utc::{self, LocalDate, Zone};
 use crate::timecode::{FrameRate, Timecode};
 
@@ -29,10 +30,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("SMPTE timecode reader, UTC resolution and timecode timeline"),
     )
 });
-
-/// Caps of the `reference` of the GstReferenceTimestampMeta we attach: UTC ns since the Unix
-/// epoch, as hlssink3 and fmp4mux read it.
-const UNIX_REFERENCE: &str = "timestamp/x-unix";
 
 const DEFAULT_SOURCE: TimecodeSource = TimecodeSource::MediaTimestamp;
 const DEFAULT_RESYNC: TimecodeResync = TimecodeResync::OnDiscontinuity;
@@ -456,36 +453,19 @@ impl TimecodeParse {
         buffer: &gst::Buffer,
         deferred: &mut Deferred,
     ) -> Option<Observed> {
-        let meta = buffer.meta::<VideoTimeCodeMeta>()?;
-        let tc = meta.tc();
-        let fps = tc.fps();
-        let rate = u32::try_from(fps.numer())
-            .ok()
-            .zip(u32::try_from(fps.denom()).ok())
-            .and_then(|(n, d)| FrameRate::new(n, d))
-            .or(state.caps_rate)?;
-        let clamp = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
-        let timecode = Timecode::new(
-            clamp(tc.hours()),
-            clamp(tc.minutes()),
-            clamp(tc.seconds()),
-            clamp(tc.frames()),
-            tc.flags().contains(VideoTimeCodeFlags::DROP_FRAME),
-        );
-        if let Err(e) = timecode.validate(rate) {
-            state.stats.malformed += 1;
-            deferred.problem(state, Problem::InvalidMeta, || {
-                format!(
-                    "An upstream GstVideoTimeCodeMeta ({timecode}) is not valid at {}/{} fps: {e}",
-                    rate.num(),
-                    rate.den()
-                )
-            });
-            return None;
-        }
+        let read = match framemeta::timecode_of(buffer, state.caps_rate)? {
+            Ok(read) => read,
+            Err(MetaError::NoRate) => return None,
+            Err(e) => {
+                state.stats.malformed += 1;
+                deferred.problem(state, Problem::InvalidMeta, || format!("An upstream {e}"));
+                return None;
+            }
+        };
+        let (timecode, rate) = (read.timecode, read.rate);
         state.field_info = FieldInfo {
-            interlaced: tc.flags().contains(VideoTimeCodeFlags::INTERLACED),
-            field_count: tc.field_count(),
+            interlaced: read.interlaced,
+            field_count: read.field_count,
         };
         Some(Observed {
             timecode,
