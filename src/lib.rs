@@ -15,11 +15,13 @@ pub mod bitstream;
 pub mod framemeta;
 pub mod packaging;
 pub mod switching;
+pub mod synchronizedswitch;
 pub mod timecode;
 pub mod timecodeparse;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     timecodeparse::register(plugin)?;
+    synchronizedswitch::register(plugin)?;
     Ok(())
 }
 

@@ -87,7 +87,9 @@ impl CutTracker {
             }
         } else {
             // Ahead of a missing index: 1 ≤ index − base ≤ MAX_REORDER_DEPTH, so the bit fits.
-            let bit = u32::try_from(index - tracking.base - 1).unwrap_or(63).min(63);
+            let bit = u32::try_from(index - tracking.base - 1)
+                .unwrap_or(63)
+                .min(63);
             tracking.ahead |= 1 << bit;
             Placement { slot, cut: false }
         };
@@ -179,7 +181,13 @@ mod tests {
             assert!(!tracker.observe(index, false).cut);
         }
         let far = 2 + MAX_REORDER_DEPTH;
-        assert_eq!(tracker.observe(far, false), Placement { slot: far, cut: true });
+        assert_eq!(
+            tracker.observe(far, false),
+            Placement {
+                slot: far,
+                cut: true
+            }
+        );
     }
 
     #[test]
@@ -187,7 +195,13 @@ mod tests {
         let mut tracker = CutTracker::new();
         tracker.observe(100, false);
         tracker.observe(101, false);
-        assert_eq!(tracker.observe(10, false), Placement { slot: 10, cut: true });
+        assert_eq!(
+            tracker.observe(10, false),
+            Placement {
+                slot: 10,
+                cut: true
+            }
+        );
     }
 
     /// A random GOP structure: runs of one anchor followed by the B-frames before it, the way

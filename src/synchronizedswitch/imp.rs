@@ -1,0 +1,1490 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `synchronizedswitch` subclass: GStreamer glue around [`crate::switching::SwitchCore`].
+//!
+//! Threads: every sink pad's streaming thread names its frame, hands it to the core under the
+//! `state` lock and returns at once (the core never waits for another pad, which is why the
+//! `tee` → encoders → switch topology cannot deadlock). What the core decided is queued in
+//! `state.actions`, in order; whoever holds `push` drains that queue and pushes downstream, so
+//! frames leave in the core's order whichever thread pushes them. A task on the src pad ticks
+//! the core when no frame arrives (stall detection).
+//!
+//! Lock order: settings → pad stream → push → state. No lock but `push` is held while pushing;
+//! no lock at all while posting messages or notifying.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::AlignBy;
+use crate::framemeta::{self, MetaError};
+use crate::switching::reorder::CutTracker;
+use crate::switching::{
+    DropCause, FrameIndex, FrameKind, Output, PadId, Reject, SwitchConfig, SwitchCore,
+    SwitchReason, SwitchStats,
+};
+use crate::timecode::{FrameRate, Timecode};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "synchronizedswitch",
+        gst::DebugColorFlags::empty(),
+        Some("Frame-accurate switch between redundant branches"),
+    )
+});
+
+const DEFAULT_ALIGN_BY: AlignBy = AlignBy::Timecode;
+const DEFAULT_MAX_WINDOW: u32 = 32;
+const DEFAULT_TIMEOUT: gst::ClockTime = gst::ClockTime::SECOND;
+const DEFAULT_AUTO_SWITCH_BACK: bool = false;
+const DEFAULT_SWITCH_BACK_DELAY: gst::ClockTime = gst::ClockTime::from_seconds(5);
+/// The src task wakes at least this often, so live property changes and stalls are seen even
+/// when the core names no deadline.
+const TICK_INTERVAL_NS: u64 = 100_000_000;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the streaming threads down with it.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ns() -> u64 {
+    gst::get_timestamp().nseconds()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    align_by: AlignBy,
+    max_window: u32,
+    timeout: gst::ClockTime,
+    auto_switch_back: bool,
+    switch_back_delay: gst::ClockTime,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            align_by: DEFAULT_ALIGN_BY,
+            max_window: DEFAULT_MAX_WINDOW,
+            timeout: DEFAULT_TIMEOUT,
+            auto_switch_back: DEFAULT_AUTO_SWITCH_BACK,
+            switch_back_delay: DEFAULT_SWITCH_BACK_DELAY,
+        }
+    }
+}
+
+impl Settings {
+    fn switch_config(&self) -> SwitchConfig {
+        SwitchConfig {
+            encoded: true,
+            max_window: usize::try_from(self.max_window).unwrap_or(usize::MAX),
+            timeout_ns: self.timeout.nseconds(),
+            auto_switch_back: self.auto_switch_back,
+            switch_back_delay_ns: self.switch_back_delay.nseconds(),
+        }
+    }
+}
+
+/// A frame held by the core: the buffer and what it needs to go out right.
+#[derive(Debug)]
+struct Frame {
+    buffer: gst::Buffer,
+    caps: gst::Caps,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    timecode: Option<Timecode>,
+}
+
+/// What the core decided and the push side still has to do, in order.
+#[derive(Debug)]
+enum Action {
+    Switched {
+        from: Option<PadId>,
+        to: PadId,
+        at: FrameIndex,
+        reason: SwitchReason,
+    },
+    Emit {
+        pad: PadId,
+        index: FrameIndex,
+        frame: Frame,
+        discont: bool,
+    },
+    Gap {
+        from: FrameIndex,
+        to: FrameIndex,
+    },
+    SwitchFailed {
+        pad: PadId,
+        at: FrameIndex,
+        reason: String,
+    },
+    Eos,
+}
+
+/// The parts of caps that say what the content is; all pads must agree on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Content {
+    raw: bool,
+    fields: Vec<(String, String)>,
+    rate: Option<FrameRate>,
+}
+
+const CONTENT_FIELDS: [&str; 6] = [
+    "width",
+    "height",
+    "framerate",
+    "format",
+    "stream-format",
+    "alignment",
+];
+
+impl Content {
+    fn of(caps: &gst::CapsRef) -> Result<Content, String> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| "empty caps".to_string())?;
+        let mut fields = vec![("media".to_string(), s.name().to_string())];
+        for field in CONTENT_FIELDS {
+            if let Ok(value) = s.value(field) {
+                fields.push((field.to_string(), value.serialize().map_or_else(|_| String::new(), |v| v.to_string())));
+            }
+        }
+        let rate = s
+            .get::<gst::Fraction>("framerate")
+            .ok()
+            .and_then(|f| {
+                FrameRate::new(u32::try_from(f.numer()).ok()?, u32::try_from(f.denom()).ok()?)
+            });
+        Ok(Content {
+            raw: s.name() == "video/x-raw",
+            fields,
+            rate,
+        })
+    }
+
+    /// The first field where `self` and `other` disagree, if any.
+    fn difference(&self, other: &Content) -> Option<String> {
+        for (name, value) in &self.fields {
+            if let Some((_, theirs)) = other.fields.iter().find(|(n, _)| n == name)
+                && theirs != value
+            {
+                return Some(format!("{name} {value} instead of {theirs}"));
+            }
+        }
+        None
+    }
+}
+
+/// Per-pad stream state, owned by the pad (its streaming thread is the only writer).
+#[derive(Debug)]
+struct PadStream {
+    caps: Option<gst::Caps>,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    tracker: CutTracker,
+    /// The caps describe other content than the other pads: its frames are refused.
+    mismatch: Option<String>,
+    warned_unnamed: bool,
+    warned_mismatch: bool,
+    /// The branch showed DTS ≠ PTS: it reorders frames, so DTS = PTS on a frame proves
+    /// nothing (a B-frame may have it by chance).
+    reorders: bool,
+}
+
+impl Default for PadStream {
+    fn default() -> Self {
+        PadStream {
+            caps: None,
+            segment: gst::FormattedSegment::new(),
+            tracker: CutTracker::new(),
+            mismatch: None,
+            warned_unnamed: false,
+            warned_mismatch: false,
+            reorders: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SinkPad {
+    /// The core's id of this pad (handed out again when the element starts).
+    id: Mutex<Option<PadId>>,
+    priority: Mutex<u32>,
+    stream: Mutex<PadStream>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SinkPad {
+    const NAME: &'static str = "GstSynchronizedSwitchSinkPad";
+    type Type = super::SynchronizedSwitchSinkPad;
+    type ParentType = gst::Pad;
+}
+
+impl ObjectImpl for SinkPad {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("priority")
+                    .nick("Priority")
+                    .blurb("Preference of this branch for the initial choice, failover and auto-switch-back: lower is preferred (default: the pad's number, so sink_0 is preferred)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("healthy")
+                    .nick("Healthy")
+                    .blurb("The branch delivers frames in step with the output: no EOS, error, stall or caps mismatch")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "priority" {
+            let priority = value.get::<u32>().unwrap_or(0);
+            *lock(&self.priority) = priority;
+            if let (Some(id), Some(element)) = (self.id(), self.element()) {
+                let mut state = lock(&element.imp().state);
+                let _ = state.core.set_priority(id, priority);
+            }
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "priority" => lock(&self.priority).to_value(),
+            "healthy" => {
+                let mismatch = lock(&self.stream).mismatch.is_some();
+                let healthy = match (self.id(), self.element()) {
+                    (Some(id), Some(element)) => {
+                        let state = lock(&element.imp().state);
+                        state.core.is_healthy(id).unwrap_or(false)
+                    }
+                    _ => false,
+                };
+                (healthy && !mismatch).to_value()
+            }
+            _ => unreachable!("no other pad property is installed"),
+        }
+    }
+}
+
+impl GstObjectImpl for SinkPad {}
+impl PadImpl for SinkPad {}
+
+impl SinkPad {
+    fn id(&self) -> Option<PadId> {
+        *lock(&self.id)
+    }
+
+    fn reassign(&self, id: PadId) {
+        *lock(&self.id) = Some(id);
+    }
+
+    fn element(&self) -> Option<super::SynchronizedSwitch> {
+        self.obj()
+            .parent()
+            .and_then(|parent| parent.downcast::<super::SynchronizedSwitch>().ok())
+    }
+}
+
+/// Streaming state shared by all pads.
+struct State {
+    core: SwitchCore<Frame>,
+    pads: Vec<(PadId, super::SynchronizedSwitchSinkPad)>,
+    actions: VecDeque<Action>,
+    /// The content of the first caps accepted; every pad must match it.
+    reference: Option<Content>,
+    rate: Option<FrameRate>,
+    /// A recent frame's index and timecode: how `switch-at` turns a timecode into an index.
+    last_named: Option<(FrameIndex, Timecode, FrameRate)>,
+    eos_queued: bool,
+    unnamed: u64,
+    mismatched: u64,
+    last_rejection: String,
+}
+
+impl State {
+    fn new(config: SwitchConfig) -> Self {
+        State {
+            core: SwitchCore::new(config),
+            pads: Vec::new(),
+            actions: VecDeque::new(),
+            reference: None,
+            rate: None,
+            last_named: None,
+            eos_queued: false,
+            unnamed: 0,
+            mismatched: 0,
+            last_rejection: String::new(),
+        }
+    }
+
+    fn pad(&self, id: PadId) -> Option<&super::SynchronizedSwitchSinkPad> {
+        self.pads.iter().find(|(pad, _)| *pad == id).map(|(_, pad)| pad)
+    }
+
+    /// Queues what the core decided; frames it let go are returned to be released outside
+    /// the lock.
+    fn take_outputs(&mut self, out: &mut Vec<Output<Frame>>, released: &mut Vec<Frame>) {
+        for output in out.drain(..) {
+            match output {
+                Output::Emit {
+                    pad,
+                    index,
+                    payload,
+                    discont,
+                    ..
+                } => self.actions.push_back(Action::Emit {
+                    pad,
+                    index,
+                    frame: payload,
+                    discont,
+                }),
+                Output::Drop { payload, cause, .. } => {
+                    if cause != DropCause::AlreadyOutput {
+                        gst::trace!(CAT, "dropping a frame: {cause:?}");
+                    }
+                    released.push(payload);
+                }
+                Output::Switched {
+                    from,
+                    to,
+                    at,
+                    reason,
+                } => self.actions.push_back(Action::Switched {
+                    from,
+                    to,
+                    at,
+                    reason,
+                }),
+                Output::Gap { from, to } => self.actions.push_back(Action::Gap { from, to }),
+                Output::SwitchFailed { pad, at, reason } => {
+                    self.actions.push_back(Action::SwitchFailed {
+                        pad,
+                        at,
+                        reason: reason.to_string(),
+                    })
+                }
+            }
+        }
+        if !self.eos_queued && self.core.all_ended() {
+            self.eos_queued = true;
+            self.actions.push_back(Action::Eos);
+        }
+    }
+}
+
+/// The push side: what went downstream so far.
+#[derive(Debug)]
+struct PushState {
+    stream_started: bool,
+    caps: Option<gst::Caps>,
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+    /// The switch announced by the core, reported with the frame that follows it.
+    switched: Option<(Option<PadId>, PadId, SwitchReason)>,
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+}
+
+impl Default for PushState {
+    fn default() -> Self {
+        PushState {
+            stream_started: false,
+            caps: None,
+            segment: None,
+            switched: None,
+            flow: Ok(gst::FlowSuccess::Ok),
+        }
+    }
+}
+
+/// The src task's wake-up: `stop` ends it, `notify` wakes it early.
+#[derive(Debug, Default)]
+struct Timer {
+    stop: bool,
+}
+
+pub struct SynchronizedSwitch {
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    push: Mutex<PushState>,
+    timer: Mutex<Timer>,
+    timer_cond: Condvar,
+    next_pad_number: Mutex<u32>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SynchronizedSwitch {
+    const NAME: &'static str = "GstSynchronizedSwitch";
+    type Type = super::SynchronizedSwitch;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass
+            .pad_template("src")
+            .expect("the src template is registered");
+        let srcpad = gst::Pad::builder_from_template(&templ)
+            .event_function(|pad, parent, event| {
+                SynchronizedSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.src_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                SynchronizedSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.src_query(pad, query),
+                )
+            })
+            .build();
+        let settings = Settings::default();
+        SynchronizedSwitch {
+            srcpad,
+            settings: Mutex::new(settings),
+            state: Mutex::new(State::new(settings.switch_config())),
+            push: Mutex::new(PushState::default()),
+            timer: Mutex::new(Timer::default()),
+            timer_cond: Condvar::new(),
+            next_pad_number: Mutex::new(0),
+        }
+    }
+}
+
+impl SynchronizedSwitch {
+    // -----------------------------------------------------------------------------------------
+    // Sink side.
+
+    fn sink_chain(
+        &self,
+        pad: &super::SynchronizedSwitchSinkPad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(id) = pad.imp().id() else {
+            return Err(gst::FlowError::NotLinked);
+        };
+        let align_by = lock(&self.settings).align_by;
+        let mut stream = lock(&pad.imp().stream);
+        if stream.mismatch.is_some() {
+            lock(&self.state).mismatched += 1;
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let Some(caps) = stream.caps.clone() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("{} received a buffer before caps", pad.name())
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let rate = lock(&self.state).rate;
+        let named = self.name_frame(&buffer, &stream.segment, align_by, rate);
+        let (index, timecode) = match named {
+            Ok(named) => named,
+            Err(text) => {
+                let first = !std::mem::replace(&mut stream.warned_unnamed, true);
+                drop(stream);
+                lock(&self.state).unnamed += 1;
+                if first {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("{}: a frame has no name and is not used: {text}", pad.name())
+                    );
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if buffer.dts().is_some() && buffer.dts() != buffer.pts() {
+            stream.reorders = true;
+        }
+        let in_order = !stream.reorders;
+        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+            stream.tracker.reset();
+        }
+        let placement = stream.tracker.observe(index, in_order);
+        let frame = Frame {
+            buffer,
+            caps,
+            segment: stream.segment.clone(),
+            timecode: timecode.map(|(tc, _)| tc),
+        };
+        drop(stream);
+
+        let kind = FrameKind {
+            keyframe: keyframe && placement.cut,
+            cut: placement.cut,
+        };
+        let mut released = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            if let Some((tc, tc_rate)) = timecode {
+                state.last_named = Some((index, tc, tc_rate));
+            }
+            let mut out = Vec::new();
+            state
+                .core
+                .push_kind(id, placement.slot, kind, frame, now_ns(), &mut out);
+            state.take_outputs(&mut out, &mut released);
+        }
+        drop(released);
+        self.timer_cond.notify_one();
+        self.drain()
+    }
+
+    /// The frame's index (and its timecode, when it has one) as `align-by` says.
+    fn name_frame(
+        &self,
+        buffer: &gst::Buffer,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+        align_by: AlignBy,
+        rate: Option<FrameRate>,
+    ) -> Result<(FrameIndex, Option<(Timecode, FrameRate)>), String> {
+        let timecode = match framemeta::timecode_of(buffer, rate) {
+            Some(Ok(meta)) => Some(meta),
+            Some(Err(MetaError::NoRate)) | None => None,
+            Some(Err(e)) if align_by == AlignBy::Timecode => return Err(e.to_string()),
+            Some(Err(_)) => None,
+        };
+        let by_time = |ns: i64| -> Result<FrameIndex, String> {
+            let rate = rate.ok_or_else(|| {
+                "the caps have no fixed framerate, which align-by=reference-timestamp and align-by=pts need".to_string()
+            })?;
+            // Round to the nearest frame: the instants of one frame agree across branches to
+            // far better than half a period.
+            let half = rate.frames_to_ns(1) / 2;
+            Ok(rate.ns_to_frames(ns.saturating_add(half)))
+        };
+        let index = match align_by {
+            AlignBy::Timecode => timecode
+                .as_ref()
+                .map(framemeta::MetaTimecode::frame_index)
+                .ok_or_else(|| {
+                    "align-by=timecode needs a GstVideoTimeCodeMeta on every frame (put timecodeparse or timecodestamper upstream, or set align-by)".to_string()
+                })?,
+            AlignBy::ReferenceTimestamp => {
+                let ns = framemeta::unix_reference_ns(buffer).ok_or_else(|| {
+                    "align-by=reference-timestamp needs a timestamp/x-unix GstReferenceTimestampMeta on every frame (put timecodeparse upstream)".to_string()
+                })?;
+                by_time(ns)?
+            }
+            AlignBy::Pts => {
+                let running = buffer
+                    .pts()
+                    .and_then(|pts| segment.to_running_time(pts))
+                    .ok_or_else(|| {
+                        "align-by=pts needs a PTS inside the segment on every frame".to_string()
+                    })?;
+                by_time(i64::try_from(running.nseconds()).unwrap_or(i64::MAX))?
+            }
+        };
+        Ok((index, timecode.map(|meta| (meta.timecode, meta.rate))))
+    }
+
+    fn sink_event(&self, pad: &super::SynchronizedSwitchSinkPad, event: gst::Event) -> bool {
+        use gst::EventView;
+        let Some(id) = pad.imp().id() else {
+            return false;
+        };
+        match event.view() {
+            EventView::Caps(caps) => {
+                self.set_caps(pad, id, caps.caps_owned());
+                true
+            }
+            EventView::Segment(segment) => {
+                match segment.segment().downcast_ref::<gst::ClockTime>() {
+                    Some(segment) => {
+                        lock(&pad.imp().stream).segment = segment.clone();
+                        true
+                    }
+                    None => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Format,
+                            ("{} received a segment in {:?} format; only TIME segments are supported", pad.name(), segment.segment().format())
+                        );
+                        false
+                    }
+                }
+            }
+            EventView::StreamStart(_) => {
+                lock(&pad.imp().stream).tracker.reset();
+                true
+            }
+            EventView::Eos(_) => {
+                self.core_call(|core, out| {
+                    core.eos(id, out);
+                });
+                let _ = self.drain();
+                true
+            }
+            EventView::FlushStart(_) => {
+                if self.is_active(id) {
+                    self.srcpad.push_event(event);
+                }
+                true
+            }
+            EventView::FlushStop(_) => {
+                {
+                    let mut stream = lock(&pad.imp().stream);
+                    stream.tracker.reset();
+                    stream.segment = gst::FormattedSegment::new();
+                }
+                let active = self.is_active(id);
+                self.core_call(|core, out| {
+                    core.flush(id, out);
+                });
+                if active {
+                    let mut push = lock(&self.push);
+                    push.segment = None;
+                    push.flow = Ok(gst::FlowSuccess::Ok);
+                    drop(push);
+                    self.srcpad.push_event(event);
+                }
+                true
+            }
+            // Gaps are covered by the other branches; a gap of every branch is reported by the
+            // core when the next frame comes.
+            EventView::Gap(_) => true,
+            _ => {
+                // Tags and custom events of the active branch go on; the others' are dropped
+                // (they describe a stream that is not on air).
+                if self.is_active(id) {
+                    self.srcpad.push_event(event)
+                } else {
+                    true
+                }
+            }
+        }
+    }
+
+    fn set_caps(&self, pad: &super::SynchronizedSwitchSinkPad, id: PadId, caps: gst::Caps) {
+        let content = match Content::of(&caps) {
+            Ok(content) => content,
+            Err(text) => {
+                self.refuse_pad(pad, id, text);
+                return;
+            }
+        };
+        let verdict = {
+            let mut state = lock(&self.state);
+            match &state.reference {
+                None => {
+                    state.core.set_encoded(!content.raw);
+                    state.rate = content.rate;
+                    state.reference = Some(content.clone());
+                    None
+                }
+                Some(reference) => content.difference(reference),
+            }
+        };
+        match verdict {
+            None => {
+                let mut stream = lock(&pad.imp().stream);
+                if stream.mismatch.take().is_some() {
+                    gst::info!(CAT, obj = pad, "caps match the other branches again: {caps}");
+                }
+                stream.warned_mismatch = false;
+                stream.caps = Some(caps);
+            }
+            Some(difference) => self.refuse_pad(
+                pad,
+                id,
+                format!(
+                    "{} has caps that describe other content than the other branches ({difference}); its frames are not used until its caps match",
+                    pad.name()
+                ),
+            ),
+        }
+    }
+
+    /// Takes a pad out of service (its branch goes on, its frames are dropped): a mismatch is
+    /// an error of that branch, not of the pipeline.
+    fn refuse_pad(&self, pad: &super::SynchronizedSwitchSinkPad, id: PadId, text: String) {
+        let first = {
+            let mut stream = lock(&pad.imp().stream);
+            stream.mismatch = Some(text.clone());
+            !std::mem::replace(&mut stream.warned_mismatch, true)
+        };
+        self.core_call(|core, out| {
+            core.error(id, out);
+        });
+        if first {
+            gst::element_imp_warning!(self, gst::CoreError::Negotiation, ("{}", text));
+        }
+        let _ = self.drain();
+    }
+
+    fn sink_query(&self, pad: &super::SynchronizedSwitchSinkPad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Caps(_) | QueryViewMut::AcceptCaps(_) | QueryViewMut::Allocation(_) => {
+                // Every branch feeds the same downstream: ask it.
+                if self.srcpad.peer_query(query) {
+                    true
+                } else {
+                    gst::Pad::query_default(pad.upcast_ref::<gst::Pad>(), Some(&*self.obj()), query)
+                }
+            }
+            _ => gst::Pad::query_default(pad.upcast_ref::<gst::Pad>(), Some(&*self.obj()), query),
+        }
+    }
+
+    fn is_active(&self, id: PadId) -> bool {
+        lock(&self.state).core.active_pad() == Some(id)
+    }
+
+    /// Runs `f` on the core and queues what it decided.
+    fn core_call(&self, f: impl FnOnce(&mut SwitchCore<Frame>, &mut Vec<Output<Frame>>)) {
+        let mut released = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            let mut out = Vec::new();
+            f(&mut state.core, &mut out);
+            state.take_outputs(&mut out, &mut released);
+        }
+        drop(released);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Push side.
+
+    /// Performs the queued actions in order. Only the holder of `push` pushes.
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut push = lock(&self.push);
+        loop {
+            let action = lock(&self.state).actions.pop_front();
+            let Some(action) = action else {
+                break;
+            };
+            match action {
+                Action::Switched {
+                    from,
+                    to,
+                    at,
+                    reason,
+                } => {
+                    gst::info!(CAT, imp = self, "switch {from:?} -> {to:?} at {at} ({reason})");
+                    push.switched = Some((from, to, reason));
+                }
+                Action::Emit {
+                    pad,
+                    index,
+                    frame,
+                    discont,
+                } => {
+                    let flow = self.push_frame(&mut push, pad, index, frame, discont);
+                    push.flow = flow;
+                }
+                Action::Gap { from, to } => {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "no branch delivered frames {from}..{to}"
+                    );
+                    let _ = self.obj().post_message(
+                        gst::message::Element::builder(
+                            gst::Structure::builder("synchronizedswitch-gap")
+                                .field("from-frame", from)
+                                .field("frames", to.saturating_sub(from))
+                                .build(),
+                        )
+                        .src(&*self.obj())
+                        .build(),
+                    );
+                }
+                Action::SwitchFailed { pad, at, reason } => {
+                    let pad = lock(&self.state).pad(pad).cloned();
+                    let name = pad.as_ref().map(|p| p.name().to_string()).unwrap_or_default();
+                    gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Failed,
+                        ("The switch to {name} at frame {at} did not happen: {reason}")
+                    );
+                    let _ = self.obj().post_message(
+                        gst::message::Element::builder(
+                            gst::Structure::builder("synchronizedswitch-switch-failed")
+                                .field("pad", name)
+                                .field("frame", at)
+                                .field("reason", reason)
+                                .build(),
+                        )
+                        .src(&*self.obj())
+                        .build(),
+                    );
+                }
+                Action::Eos => {
+                    drop(push);
+                    self.srcpad.push_event(gst::event::Eos::new());
+                    push = lock(&self.push);
+                }
+            }
+        }
+        let flow = push.flow;
+        drop(push);
+        // A backup's streaming thread is told to go on even when the output is flushing or
+        // unlinked for a moment; errors of the output (not-negotiated) concern everyone.
+        match flow {
+            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => flow,
+            Err(gst::FlowError::NotLinked) => Ok(gst::FlowSuccess::Ok),
+            other => other,
+        }
+    }
+
+    fn push_frame(
+        &self,
+        push: &mut PushState,
+        pad: PadId,
+        index: FrameIndex,
+        frame: Frame,
+        discont: bool,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if !push.stream_started {
+            // One stream whichever branch is on air (create_stream_id refuses elements with
+            // several sink pads).
+            let stream_id = format!(
+                "{:08x}{:08x}/{}",
+                glib::random_int(),
+                glib::random_int(),
+                self.obj().name()
+            );
+            self.srcpad
+                .push_event(gst::event::StreamStart::builder(&stream_id).build());
+            push.stream_started = true;
+        }
+        if push.caps.as_ref() != Some(&frame.caps) {
+            // New caps go out exactly at the switch frame (or when a branch renegotiates).
+            self.srcpad
+                .push_event(gst::event::Caps::new(&frame.caps));
+            push.caps = Some(frame.caps.clone());
+        }
+        let out_segment = match &push.segment {
+            Some(segment) => segment.clone(),
+            None => {
+                self.srcpad
+                    .push_event(gst::event::Segment::new(&frame.segment));
+                push.segment = Some(frame.segment.clone());
+                frame.segment.clone()
+            }
+        };
+        let mut buffer = frame.buffer;
+        let restamp = frame.segment != out_segment;
+        let mark_discont = discont && !buffer.flags().contains(gst::BufferFlags::DISCONT);
+        if restamp || mark_discont {
+            // Only the buffer's header is copied when it is shared; the memory is not.
+            let buffer = buffer.make_mut();
+            if restamp {
+                let convert = |ts: Option<gst::ClockTime>| {
+                    ts.and_then(|ts| frame.segment.to_running_time(ts))
+                        .and_then(|running| out_segment.position_from_running_time(running))
+                };
+                let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
+                buffer.set_pts(pts);
+                buffer.set_dts(dts);
+            }
+            if mark_discont {
+                buffer.set_flags(gst::BufferFlags::DISCONT);
+            }
+        }
+        if let Some((from, to, reason)) = push.switched.take() {
+            self.post_switched(from, to, index, reason, &frame.timecode, &buffer, &out_segment);
+        }
+        self.srcpad.push(buffer).inspect_err(|err| {
+            gst::debug!(CAT, imp = self, "push of frame {index} from {pad:?}: {err:?}");
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn post_switched(
+        &self,
+        from: Option<PadId>,
+        to: PadId,
+        index: FrameIndex,
+        reason: SwitchReason,
+        timecode: &Option<Timecode>,
+        buffer: &gst::Buffer,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+    ) {
+        let (old_pad, new_pad) = {
+            let state = lock(&self.state);
+            (
+                from.and_then(|id| state.pad(id).cloned()),
+                state.pad(to).cloned(),
+            )
+        };
+        let name = |pad: &Option<super::SynchronizedSwitchSinkPad>| {
+            pad.as_ref().map(|p| p.name().to_string()).unwrap_or_default()
+        };
+        let running_time = buffer.pts().and_then(|pts| segment.to_running_time(pts));
+        let structure = gst::Structure::builder("synchronizedswitch-switched")
+            .field("old-pad", name(&old_pad))
+            .field("new-pad", name(&new_pad))
+            .field("timecode", timecode.map(|tc| tc.to_string()).unwrap_or_default())
+            .field("frame", index)
+            .field("running-time", running_time)
+            .field("reason", reason.as_str())
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
+        self.obj().notify("active-pad");
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Src side.
+
+    fn src_event(&self, _pad: &gst::Pad, event: gst::Event) -> bool {
+        // Upstream events (seek, QoS, reconfigure, force-key-unit) concern every branch. The
+        // element itself never asks upstream to renegotiate: that is what deadlocks
+        // input-selector in the tee topology.
+        let pads: Vec<_> = lock(&self.state).pads.iter().map(|(_, p)| p.clone()).collect();
+        let mut handled = false;
+        for pad in pads {
+            handled |= pad.push_event(event.clone());
+        }
+        handled
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Latency(q) => {
+                let pads: Vec<_> =
+                    lock(&self.state).pads.iter().map(|(_, p)| p.clone()).collect();
+                let (mut live, mut min, mut max) = (false, gst::ClockTime::ZERO, None);
+                let mut answered = false;
+                for sink in pads {
+                    let mut upstream = gst::query::Latency::new();
+                    if sink.peer_query(&mut upstream) {
+                        let (l, mn, mx) = upstream.result();
+                        answered = true;
+                        live |= l;
+                        min = min.max(mn);
+                        max = match (max, mx) {
+                            (None, m) => m,
+                            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                            (Some(a), None) => Some(a),
+                        };
+                    }
+                }
+                let (added_min, added_max) = self.added_latency();
+                q.set(
+                    live,
+                    min + added_min,
+                    max.map(|m| m + added_max),
+                );
+                answered || lock(&self.state).pads.is_empty()
+            }
+            QueryViewMut::Caps(q) => {
+                let caps = lock(&self.push).caps.clone().unwrap_or_else(|| pad.pad_template_caps());
+                let caps = match q.filter() {
+                    Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// The latency the element adds: in steady state none (the active branch's frames leave as
+    /// they arrive), at most `max-window` frames while a switch waits for a lagging branch.
+    fn added_latency(&self) -> (gst::ClockTime, gst::ClockTime) {
+        let state = lock(&self.state);
+        let Some(rate) = state.rate else {
+            return (gst::ClockTime::ZERO, gst::ClockTime::ZERO);
+        };
+        let frames = |n: u64| {
+            gst::ClockTime::from_nseconds(
+                u64::try_from(rate.frames_to_ns(i64::try_from(n).unwrap_or(i64::MAX)))
+                    .unwrap_or(0),
+            )
+        };
+        (
+            frames(state.core.added_latency_frames()),
+            frames(state.core.max_added_latency_frames()),
+        )
+    }
+
+    fn timer_loop(&self) {
+        let deadline = lock(&self.state).core.next_deadline_ns();
+        let now = now_ns();
+        let wait_ns = deadline
+            .map_or(TICK_INTERVAL_NS, |d| d.saturating_sub(now))
+            .clamp(1_000_000, TICK_INTERVAL_NS);
+        {
+            let timer = lock(&self.timer);
+            if timer.stop {
+                let _ = self.srcpad.pause_task();
+                return;
+            }
+            let (timer, _) = self
+                .timer_cond
+                .wait_timeout(timer, std::time::Duration::from_nanos(wait_ns))
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if timer.stop {
+                drop(timer);
+                let _ = self.srcpad.pause_task();
+                return;
+            }
+        }
+        self.core_call(|core, out| core.tick(now_ns(), out));
+        let _ = self.drain();
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Control.
+
+    fn pad_id(&self, pad: &gst::Pad) -> Option<PadId> {
+        pad.downcast_ref::<super::SynchronizedSwitchSinkPad>()
+            .filter(|p| p.parent().as_ref() == Some(self.obj().upcast_ref::<gst::Object>()))
+            .and_then(|p| p.imp().id())
+    }
+
+    fn reject(&self, pad: &gst::Pad, what: &str, reason: String) -> bool {
+        let text = format!("switch to {} {what} refused: {reason}", pad.name());
+        gst::warning!(CAT, imp = self, "{text}");
+        lock(&self.state).last_rejection = text.clone();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(
+                gst::Structure::builder("synchronizedswitch-switch-rejected")
+                    .field("pad", pad.name().to_string())
+                    .field("reason", reason)
+                    .build(),
+            )
+            .src(&*self.obj())
+            .build(),
+        );
+        false
+    }
+
+    fn reject_text(&self, reject: Reject, id: PadId) -> String {
+        match reject {
+            Reject::Unhealthy => {
+                let pad = lock(&self.state).pad(id).cloned();
+                match pad.and_then(|p| lock(&p.imp().stream).mismatch.clone()) {
+                    Some(mismatch) => mismatch,
+                    None => reject.to_string(),
+                }
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn request_switch(&self, pad: &gst::Pad) -> bool {
+        let Some(id) = self.pad_id(pad) else {
+            return self.reject(pad, "", "not a sink pad of this element".into());
+        };
+        let result = lock(&self.state).core.request_switch(id);
+        match result {
+            Ok(()) => {
+                self.timer_cond.notify_one();
+                true
+            }
+            Err(reject) => {
+                let text = self.reject_text(reject, id);
+                self.reject(pad, "(active-pad)", text)
+            }
+        }
+    }
+
+    fn switch_at_frame(&self, pad: &gst::Pad, at: FrameIndex) -> bool {
+        let Some(id) = self.pad_id(pad) else {
+            return self.reject(pad, &format!("at frame {at}"), "not a sink pad of this element".into());
+        };
+        let result = lock(&self.state).core.schedule_switch(id, at);
+        match result {
+            Ok(()) => {
+                gst::info!(CAT, imp = self, "switch to {} scheduled at frame {at}", pad.name());
+                true
+            }
+            Err(reject) => {
+                let text = self.reject_text(reject, id);
+                self.reject(pad, &format!("at frame {at}"), text)
+            }
+        }
+    }
+
+    /// The index of the nearest frame labelled `text`, from a recent frame's index and label.
+    fn switch_at_timecode(&self, pad: &gst::Pad, text: &str) -> bool {
+        let what = format!("at {text}");
+        let Some((index, last, rate)) = lock(&self.state).last_named else {
+            return self.reject(pad, &what, "no frame with a timecode has arrived yet, so the timecode cannot be placed (use switch-at-frame)".into());
+        };
+        let target: Timecode = match text.parse::<Timecode>() {
+            Ok(tc) => tc,
+            Err(e) => return self.reject(pad, &what, format!("not a timecode: {e}")),
+        };
+        if let Err(e) = target.validate(rate) {
+            return self.reject(pad, &what, format!("not a timecode of this stream: {e}"));
+        }
+        let per_day = i64::from(Timecode::frames_per_day(rate, last.drop_frame));
+        let diff = (i64::from(target.frame_of_day(rate)) - i64::from(last.frame_of_day(rate)))
+            .rem_euclid(per_day);
+        // Nearest occurrence: within half a day ahead, else the one behind (refused as past).
+        let diff = if diff > per_day / 2 { diff - per_day } else { diff };
+        self.switch_at_frame(pad, index + diff)
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let state = lock(&self.state);
+        let stats: SwitchStats = state.core.stats();
+        let mut builder = gst::Structure::builder("stats")
+            .field("frames-out", stats.frames_out)
+            .field("switches", stats.switches.total());
+        for reason in SwitchReason::ALL {
+            builder = builder.field(
+                format!("switches-{}", reason.as_str()),
+                stats.switches.get(reason),
+            );
+        }
+        builder
+            .field("frames-dropped-inactive", stats.frames_dropped_inactive)
+            .field("frames-dropped-window", stats.frames_dropped_window)
+            .field("frames-dropped-flushed", stats.frames_dropped_flushed)
+            .field("frames-unnamed", state.unnamed)
+            .field("frames-mismatched", state.mismatched)
+            .field("gaps", stats.gaps)
+            .field("gap-frames", stats.gap_frames)
+            .field("repeats", stats.repeats)
+            .field("switch-failures", stats.switch_failures)
+            .build()
+    }
+}
+
+impl ObjectImpl for SynchronizedSwitch {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecEnum::builder_with_default("align-by", DEFAULT_ALIGN_BY)
+                    .nick("Align by")
+                    .blurb("How frames of different branches are recognised as the same frame: timecode (GstVideoTimeCodeMeta, from timecodeparse or timecodestamper), reference-timestamp (timestamp/x-unix meta from timecodeparse) or pts (running time; the branches must share a timeline)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-window")
+                    .nick("Maximum window")
+                    .blurb("Frames held per branch at most, waiting for their name to be output; bounds memory and the latency a switch to a lagging branch may add")
+                    .minimum(1)
+                    .maximum(100_000)
+                    .default_value(DEFAULT_MAX_WINDOW)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("timeout")
+                    .nick("Timeout")
+                    .blurb("A branch that delivered no frame for this long (ns) while others did is stalled: the output fails over")
+                    .minimum(1_000_000)
+                    .default_value(DEFAULT_TIMEOUT.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("auto-switch-back")
+                    .nick("Auto switch back")
+                    .blurb("After a failover, go back to a recovered branch of better priority once it has been healthy for switch-back-delay")
+                    .default_value(DEFAULT_AUTO_SWITCH_BACK)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("switch-back-delay")
+                    .nick("Switch-back delay")
+                    .blurb("How long (ns) a recovered branch must be healthy without interruption before auto-switch-back picks it, so a flapping branch does not bounce the output")
+                    .default_value(DEFAULT_SWITCH_BACK_DELAY.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Pad>("active-pad")
+                    .nick("Active pad")
+                    .blurb("The branch on air. Setting it requests a switch at the next frame where it is lossless (a keyframe of that branch); a refusal is posted as synchronizedswitch-switch-rejected")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("last-rejection")
+                    .nick("Last rejection")
+                    .blurb("Why the last switch request (active-pad, switch-at, switch-at-frame) was refused")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("frames-out, switches (total and switches-<reason>), frames-dropped-inactive/-window/-flushed, frames-unnamed, frames-mismatched, gaps, gap-frames, repeats, switch-failures")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                glib::subclass::Signal::builder("switch-at")
+                    .param_types([gst::Pad::static_type(), String::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::SynchronizedSwitch>().ok()?;
+                        let pad = args[1].get::<gst::Pad>().ok()?;
+                        let timecode = args[2].get::<String>().ok()?;
+                        Some(element.imp().switch_at_timecode(&pad, &timecode).to_value())
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("switch-at-frame")
+                    .param_types([gst::Pad::static_type(), i64::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::SynchronizedSwitch>().ok()?;
+                        let pad = args[1].get::<gst::Pad>().ok()?;
+                        let frame = args[2].get::<i64>().ok()?;
+                        Some(element.imp().switch_at_frame(&pad, frame).to_value())
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        match pspec.name() {
+            "align-by" => settings.align_by = value.get().unwrap_or(DEFAULT_ALIGN_BY),
+            "max-window" => settings.max_window = value.get().unwrap_or(DEFAULT_MAX_WINDOW),
+            "timeout" => {
+                settings.timeout = gst::ClockTime::from_nseconds(
+                    value.get().unwrap_or(DEFAULT_TIMEOUT.nseconds()),
+                )
+            }
+            "auto-switch-back" => {
+                settings.auto_switch_back = value.get().unwrap_or(DEFAULT_AUTO_SWITCH_BACK)
+            }
+            "switch-back-delay" => {
+                settings.switch_back_delay = gst::ClockTime::from_nseconds(
+                    value.get().unwrap_or(DEFAULT_SWITCH_BACK_DELAY.nseconds()),
+                )
+            }
+            "active-pad" => {
+                drop(settings);
+                if let Ok(Some(pad)) = value.get::<Option<gst::Pad>>() {
+                    self.request_switch(&pad);
+                }
+                return;
+            }
+            _ => unreachable!("no other property is installed"),
+        }
+        let config = settings.switch_config();
+        drop(settings);
+        lock(&self.state).core.set_config(config);
+        self.timer_cond.notify_one();
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        match pspec.name() {
+            "align-by" => settings.align_by.to_value(),
+            "max-window" => settings.max_window.to_value(),
+            "timeout" => settings.timeout.nseconds().to_value(),
+            "auto-switch-back" => settings.auto_switch_back.to_value(),
+            "switch-back-delay" => settings.switch_back_delay.nseconds().to_value(),
+            "active-pad" => {
+                drop(settings);
+                let state = lock(&self.state);
+                state
+                    .core
+                    .active_pad()
+                    .and_then(|id| state.pad(id).cloned())
+                    .map(|p| p.upcast::<gst::Pad>())
+                    .to_value()
+            }
+            "last-rejection" => {
+                drop(settings);
+                lock(&self.state).last_rejection.to_value()
+            }
+            "stats" => {
+                drop(settings);
+                self.stats().to_value()
+            }
+            _ => unreachable!("no other property is installed"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.obj()
+            .add_pad(&self.srcpad)
+            .expect("the src pad is added once");
+    }
+}
+
+impl GstObjectImpl for SynchronizedSwitch {}
+
+impl ElementImpl for SynchronizedSwitch {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Synchronized switch",
+                "Generic/Video",
+                "Outputs one stream from N redundant branches of the same content, every frame exactly once and in order: frames are aligned by timecode, UTC reference timestamp or running time; switches (active-pad, switch-at, switch-at-frame, failover on stall/EOS/error/timecode jump, auto-switch-back) happen only where nothing is lost or repeated, onto a keyframe of the incoming branch. Posts synchronizedswitch-switched, -gap, -switch-failed and -switch-rejected element messages",
+                "lockstep developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw")
+                .build()
+                .into_iter()
+                .chain(
+                    gst::Caps::builder("video/x-h264")
+                        .field("alignment", "au")
+                        .build()
+                        .into_iter(),
+                )
+                .chain(
+                    gst::Caps::builder("video/x-h265")
+                        .field("alignment", "au")
+                        .build()
+                        .into_iter(),
+                )
+                .map(|(s, f)| (s.to_owned(), f.to_owned()))
+                .collect::<gst::Caps>();
+            vec![
+                gst::PadTemplate::builder(
+                    "sink_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                )
+                .gtype(super::SynchronizedSwitchSinkPad::static_type())
+                .build()
+                .expect("valid sink template"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid src template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let number = {
+            let mut next = lock(&self.next_pad_number);
+            let number = match name.and_then(|n| n.strip_prefix("sink_")?.parse::<u32>().ok()) {
+                Some(n) => n,
+                None => *next,
+            };
+            *next = (*next).max(number.saturating_add(1));
+            number
+        };
+        let pad = gst::PadBuilder::<super::SynchronizedSwitchSinkPad>::from_template(templ)
+            .name(format!("sink_{number}"))
+            .chain_function(|pad, parent, buffer| {
+                SynchronizedSwitch::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |this| this.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                SynchronizedSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                SynchronizedSwitch::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.sink_query(pad, query),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        *lock(&pad.imp().priority) = number;
+        {
+            let mut state = lock(&self.state);
+            let id = state.core.add_pad(number);
+            pad.imp().reassign(id);
+            state.pads.push((id, pad.clone()));
+        }
+        if self.obj().add_pad(&pad).is_err() {
+            gst::warning!(CAT, imp = self, "a pad named sink_{number} exists already");
+            if let Some(id) = pad.imp().id() {
+                self.core_call(|core, out| {
+                    core.remove_pad(id, out);
+                });
+                lock(&self.state).pads.retain(|(pid, _)| *pid != id);
+            }
+            return None;
+        }
+        Some(pad.upcast())
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        if let Some(id) = self.pad_id(pad) {
+            self.core_call(|core, out| {
+                core.remove_pad(id, out);
+            });
+            lock(&self.state).pads.retain(|(pid, _)| *pid != id);
+            let _ = self.drain();
+        }
+        let _ = self.obj().remove_pad(pad);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                let config = lock(&self.settings).switch_config();
+                {
+                    // A fresh core, with the pads that exist, in order and with their
+                    // priorities (pad ids are the core's, so they are handed out again).
+                    let mut state = lock(&self.state);
+                    let pads = std::mem::take(&mut state.pads);
+                    *state = State::new(config);
+                    for (_, pad) in pads {
+                        let priority = *lock(&pad.imp().priority);
+                        let id = state.core.add_pad(priority);
+                        pad.imp().reassign(id);
+                        *lock(&pad.imp().stream) = PadStream::default();
+                        state.pads.push((id, pad));
+                    }
+                }
+                *lock(&self.push) = PushState::default();
+                lock(&self.timer).stop = false;
+            }
+            gst::StateChange::PausedToReady => {
+                lock(&self.timer).stop = true;
+                self.timer_cond.notify_all();
+                let _ = self.srcpad.stop_task();
+            }
+            _ => {}
+        }
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::ReadyToPaused {
+            let this = self.ref_counted();
+            if let Err(err) = self.srcpad.start_task(move || this.timer_loop()) {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Thread,
+                    ("Could not start the timer task: {err}")
+                );
+                return Err(gst::StateChangeError);
+            }
+        }
+        Ok(ret)
+    }
+}
