@@ -70,7 +70,9 @@ struct Switch {
 impl Switch {
     fn new(n: usize, configure: impl FnOnce(&gst::Element)) -> Switch {
         init();
-        let element = gst::ElementFactory::make("synchronizedswitch").build().unwrap();
+        let element = gst::ElementFactory::make("synchronizedswitch")
+            .build()
+            .unwrap();
         configure(&element);
         let bus = gst::Bus::new();
         element.set_bus(Some(&bus));
@@ -163,7 +165,9 @@ fn manual_switch_goes_at_the_next_keyframe_of_the_new_branch() {
     assert_eq!(manual.get::<i64>("frame").unwrap(), 20);
     assert_eq!(manual.get::<&str>("timecode").unwrap(), "00:00:00:20");
     assert_eq!(
-        manual.get::<Option<gst::ClockTime>>("running-time").unwrap(),
+        manual
+            .get::<Option<gst::ClockTime>>("running-time")
+            .unwrap(),
         Some(gst::ClockTime::from_mseconds(800))
     );
     assert_eq!(s.element.property::<gst::Pad>("active-pad"), s.pad(1));
@@ -183,7 +187,9 @@ fn switch_at_timecode_and_frame_happen_exactly_there() {
         .emit_by_name("switch-at", &[&s.pad(1), &"00:00:00:15"]);
     assert!(ok);
     lockstep(&mut s, 5..25, 5, 5);
-    let ok: bool = s.element.emit_by_name("switch-at-frame", &[&s.pad(0), &30i64]);
+    let ok: bool = s
+        .element
+        .emit_by_name("switch-at-frame", &[&s.pad(0), &30i64]);
     assert!(ok);
     lockstep(&mut s, 25..40, 5, 5);
     let out = s.outputs();
@@ -205,7 +211,9 @@ fn switch_requests_that_cannot_be_honoured_return_false_with_a_reason() {
     let mut s = Switch::new(2, |_| {});
     lockstep(&mut s, 0..10, 5, 5);
     // In the past.
-    let ok: bool = s.element.emit_by_name("switch-at-frame", &[&s.pad(1), &3i64]);
+    let ok: bool = s
+        .element
+        .emit_by_name("switch-at-frame", &[&s.pad(1), &3i64]);
     assert!(!ok);
     assert!(
         s.element
@@ -221,16 +229,26 @@ fn switch_requests_that_cannot_be_honoured_return_false_with_a_reason() {
     s.push(1, 10, true);
     s.push(1, 11, false);
     s.push(1, 12, false);
-    let ok: bool = s.element.emit_by_name("switch-at-frame", &[&s.pad(1), &12i64]);
+    let ok: bool = s
+        .element
+        .emit_by_name("switch-at-frame", &[&s.pad(1), &12i64]);
     assert!(!ok);
-    assert!(s.element.property::<String>("last-rejection").contains("not a keyframe"));
+    assert!(
+        s.element
+            .property::<String>("last-rejection")
+            .contains("not a keyframe")
+    );
     // A pad of another element.
     let foreign = gst::Pad::new(gst::PadDirection::Sink);
-    let ok: bool = s.element.emit_by_name("switch-at-frame", &[&foreign, &20i64]);
+    let ok: bool = s
+        .element
+        .emit_by_name("switch-at-frame", &[&foreign, &20i64]);
     assert!(!ok);
     // An unhealthy pad (EOS).
     s.inputs[1].push_event(gst::event::Eos::new());
-    let ok: bool = s.element.emit_by_name("switch-at-frame", &[&s.pad(1), &20i64]);
+    let ok: bool = s
+        .element
+        .emit_by_name("switch-at-frame", &[&s.pad(1), &20i64]);
     assert!(!ok);
     assert!(!s.pad(1).property::<bool>("healthy"));
     assert_eq!(s.messages("synchronizedswitch-switch-rejected").len(), 5);
@@ -240,7 +258,10 @@ fn switch_requests_that_cannot_be_honoured_return_false_with_a_reason() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -390,7 +411,10 @@ fn mismatched_caps_take_that_branch_out_with_a_clear_warning() {
     assert!(s.pad(0).property::<bool>("healthy"));
     s.element.set_property("active-pad", s.pad(1));
     let rejection = s.element.property::<String>("last-rejection");
-    assert!(rejection.contains("width 640 instead of 320"), "{rejection}");
+    assert!(
+        rejection.contains("width 640 instead of 320"),
+        "{rejection}"
+    );
     let bus = s.bus.clone();
     let warning = std::iter::from_fn(|| bus.pop())
         .find_map(|m| match m.view() {
@@ -398,7 +422,10 @@ fn mismatched_caps_take_that_branch_out_with_a_clear_warning() {
             _ => None,
         })
         .expect("a warning");
-    assert!(warning.contains("sink_1") && warning.contains("width"), "{warning}");
+    assert!(
+        warning.contains("sink_1") && warning.contains("width"),
+        "{warning}"
+    );
     assert_eq!(s.stats().get::<u64>("frames-mismatched").unwrap(), 20);
     // Matching caps again bring it back.
     s.inputs[1].set_src_caps(caps(320));
@@ -412,13 +439,15 @@ fn b_frame_branches_switch_only_at_cuts() {
     // branch 1 has no reordering and a keyframe at every frame.
     let mut s = Switch::new(2, |_| {});
     let order = |gop: i64| [gop, gop + 4, gop + 2, gop + 1, gop + 3];
-    let mut push_reordered = |s: &mut Switch, gop: i64| {
+    let push_reordered = |s: &mut Switch, gop: i64| {
         for (slot, n) in order(gop).into_iter().enumerate() {
             let mut buffer = frame(0, n, n % 5 == 0);
             buffer
                 .get_mut()
                 .unwrap()
-                .set_dts(gst::ClockTime::from_mseconds(40 * (gop as u64 + slot as u64)));
+                .set_dts(gst::ClockTime::from_mseconds(
+                    40 * (gop as u64 + slot as u64),
+                ));
             assert!(s.inputs[0].push(buffer).is_ok());
         }
     };
@@ -445,7 +474,9 @@ fn b_frame_branches_switch_only_at_cuts() {
 #[test]
 fn raw_video_switches_on_any_frame() {
     init();
-    let element = gst::ElementFactory::make("synchronizedswitch").build().unwrap();
+    let element = gst::ElementFactory::make("synchronizedswitch")
+        .build()
+        .unwrap();
     let raw = gst::Caps::builder("video/x-raw")
         .field("format", "I420")
         .field("width", 64)
@@ -480,6 +511,8 @@ struct Observed {
     base: Option<i64>,
     /// Timecode frame index of every encoded buffer leaving the switch, and its keyframe flag.
     encoded: Vec<(i64, bool)>,
+    /// Encoded buffers that carry an SPS and a PPS in band.
+    with_parameter_sets: Vec<i64>,
     /// Timecode frame index of every decoded frame.
     decoded: Vec<i64>,
     switches: Vec<(String, i64)>,
@@ -493,6 +526,7 @@ fn encoded_pipeline(
     frames: u32,
     live: bool,
     window: u32,
+    queue: &str,
     branch_a: &str,
     branch_b: &str,
     control: impl Fn(&gst::Pipeline, i64) + Send + Sync + 'static,
@@ -501,8 +535,8 @@ fn encoded_pipeline(
     let description = format!(
         "videotestsrc num-buffers={frames} is-live={live} pattern=ball ! video/x-raw,format=I420,width=320,height=180,framerate=25/1 \
          ! timecodestamper ! tee name=t \
-         t. ! queue ! {branch_a} name=enc_a ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_a ! sw.sink_0 \
-         t. ! queue ! {branch_b} name=enc_b ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_b ! sw.sink_1 \
+         t. ! {queue} ! {branch_a} name=enc_a ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_a ! sw.sink_0 \
+         t. ! {queue} ! {branch_b} name=enc_b ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_b ! sw.sink_1 \
          synchronizedswitch name=sw timeout=300000000 max-window={window} ! h264parse ! avdec_h264 ! appsink name=out sync=false"
     );
     let pipeline = gst::parse::launch(&description)
@@ -515,9 +549,10 @@ fn encoded_pipeline(
     let control = Arc::new(control);
     {
         let observed = observed.clone();
-        switch.static_pad("src").unwrap().add_probe(
-            gst::PadProbeType::BUFFER,
-            move |_, info| {
+        switch
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(buffer) = info.buffer()
                     && let Some(Ok(tc)) = framemeta::timecode_of(buffer, None)
                 {
@@ -527,6 +562,9 @@ fn encoded_pipeline(
                         let base = *observed.base.get_or_insert(tc.frame_index());
                         let index = tc.frame_index() - base;
                         observed.encoded.push((index, key));
+                        if carries_parameter_sets(buffer) {
+                            observed.with_parameter_sets.push(index);
+                        }
                         index
                     };
                     if let Some(pipeline) = weak.upgrade() {
@@ -534,8 +572,7 @@ fn encoded_pipeline(
                     }
                 }
                 gst::PadProbeReturn::Ok
-            },
-        );
+            });
     }
     let appsink = pipeline
         .by_name("out")
@@ -566,11 +603,11 @@ fn encoded_pipeline(
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
-                observed.lock().unwrap().errors.push(format!(
-                    "{}: {:?}",
-                    e.error(),
-                    e.debug()
-                ));
+                observed
+                    .lock()
+                    .unwrap()
+                    .errors
+                    .push(format!("{}: {:?}", e.error(), e.debug()));
                 break;
             }
             gst::MessageView::Element(e) => {
@@ -596,12 +633,28 @@ fn encoded_pipeline(
     observed
 }
 
+/// An H.264 byte-stream access unit with both an SPS (7) and a PPS (8).
+fn carries_parameter_sets(buffer: &gst::BufferRef) -> bool {
+    use gstlockstep::bitstream::NalFraming;
+    use gstlockstep::bitstream::nal::NalUnits;
+    let map = buffer.map_readable().unwrap();
+    let types: Vec<u8> = NalUnits::new(&map, NalFraming::AnnexB)
+        .filter_map(Result::ok)
+        .filter_map(|nal| nal.first().map(|header| header & 0x1f))
+        .collect();
+    types.contains(&7) && types.contains(&8)
+}
+
 fn check_encoded_run(observed: &Observed, frames: i64) {
     assert!(observed.errors.is_empty(), "errors: {:?}", observed.errors);
     let indices: Vec<i64> = observed.encoded.iter().map(|e| e.0).collect();
     let mut sorted = indices.clone();
     sorted.sort();
-    assert_eq!(sorted, (0..frames).collect::<Vec<_>>(), "each timecode exactly once");
+    assert_eq!(
+        sorted,
+        (0..frames).collect::<Vec<_>>(),
+        "each timecode exactly once"
+    );
     let decoded = &observed.decoded;
     assert_eq!(
         decoded,
@@ -610,7 +663,15 @@ fn check_encoded_run(observed: &Observed, frames: i64) {
     );
     for (reason, at) in &observed.switches {
         let key = observed.encoded.iter().find(|e| e.0 == *at).map(|e| e.1);
-        assert_eq!(key, Some(true), "the {reason} switch at {at} lands on a keyframe");
+        assert_eq!(
+            key,
+            Some(true),
+            "the {reason} switch at {at} lands on a keyframe"
+        );
+        assert!(
+            observed.with_parameter_sets.contains(at),
+            "the first frame after the {reason} switch at {at} carries its SPS and PPS"
+        );
     }
 }
 
@@ -619,7 +680,8 @@ fn check_encoded_run(observed: &Observed, frames: i64) {
 // is what makes a failover lossless).
 const X264_A: &str =
     "x264enc speed-preset=ultrafast bitrate=600 key-int-max=25 option-string=scenecut=0";
-const X264_B: &str = "x264enc speed-preset=superfast bitrate=900 key-int-max=10 bframes=2 option-string=scenecut=0";
+const X264_B: &str =
+    "x264enc speed-preset=superfast bitrate=900 key-int-max=10 bframes=2 option-string=scenecut=0";
 
 #[test]
 fn x264_branches_switch_frame_accurately_at_full_speed() {
@@ -628,24 +690,32 @@ fn x264_branches_switch_frame_accurately_at_full_speed() {
     // (every 25): the request at 170 lands at 200.
     // The faster encoder runs ahead by up to the queue's second plus the other's look-ahead:
     // the window must hold that much.
-    let observed = encoded_pipeline(300, false, 120, X264_A, X264_B, |pipeline, index| {
-        let sw = pipeline.by_name("sw").unwrap();
-        let pad = |n: u32| sw.static_pad(&format!("sink_{n}")).unwrap();
-        match index {
-            37 => sw.set_property("active-pad", pad(1)),
-            90 => sw.set_property("active-pad", pad(0)),
-            140 => {
-                // Frame 160 = 6 s 10 frames; B has a keyframe there, A is in order.
-                let ok: bool = sw.emit_by_name("switch-at", &[&pad(1), &"00:00:06:10"]);
-                assert!(ok, "{}", sw.property::<String>("last-rejection"));
+    let observed = encoded_pipeline(
+        300,
+        false,
+        120,
+        "queue",
+        X264_A,
+        X264_B,
+        |pipeline, index| {
+            let sw = pipeline.by_name("sw").unwrap();
+            let pad = |n: u32| sw.static_pad(&format!("sink_{n}")).unwrap();
+            match index {
+                37 => sw.set_property("active-pad", pad(1)),
+                90 => sw.set_property("active-pad", pad(0)),
+                140 => {
+                    // Frame 160 = 6 s 10 frames; B has a keyframe there, A is in order.
+                    let ok: bool = sw.emit_by_name("switch-at", &[&pad(1), &"00:00:06:10"]);
+                    assert!(ok, "{}", sw.property::<String>("last-rejection"));
+                }
+                170 => {
+                    sw.set_property("active-pad", pad(0));
+                    assert_eq!(sw.property::<String>("last-rejection"), "");
+                }
+                _ => {}
             }
-            170 => {
-                sw.set_property("active-pad", pad(0));
-                assert_eq!(sw.property::<String>("last-rejection"), "");
-            }
-            _ => {}
-        }
-    });
+        },
+    );
     check_encoded_run(&observed, 300);
     let switches: Vec<(&str, i64)> = observed
         .switches
@@ -672,6 +742,7 @@ fn live_x264_branches_switch_and_fail_over_without_a_glitch() {
         100,
         true,
         32,
+        "queue",
         "x264enc tune=zerolatency speed-preset=ultrafast bitrate=500 key-int-max=15 option-string=scenecut=0",
         "x264enc tune=zerolatency speed-preset=ultrafast bitrate=800 key-int-max=10 option-string=scenecut=0",
         |pipeline, index| {
@@ -696,6 +767,35 @@ fn live_x264_branches_switch_and_fail_over_without_a_glitch() {
         .collect();
     assert_eq!(
         switches,
-        [("initial", 0), ("manual", 30), ("manual", 75), ("timeout", 80)]
+        [
+            ("initial", 0),
+            ("manual", 30),
+            ("manual", 75),
+            ("timeout", 80)
+        ]
     );
+}
+
+#[test]
+fn tee_without_queues_does_not_deadlock_at_switches() {
+    // One thread pushes through tee into both encoders and the switch, in turn: the switch
+    // must never wait for the other branch (input-selector deadlocks here at the first switch,
+    // through the RECONFIGURE it sends upstream).
+    let observed = encoded_pipeline(
+        60,
+        false,
+        32,
+        "identity",
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=5 option-string=scenecut=0",
+        "x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=5 option-string=scenecut=0",
+        |pipeline, index| {
+            let sw = pipeline.by_name("sw").unwrap();
+            let pad = |n: u32| sw.static_pad(&format!("sink_{n}")).unwrap();
+            if index % 12 == 3 {
+                sw.set_property("active-pad", pad(((index / 12) % 2 == 0) as u32));
+            }
+        },
+    );
+    check_encoded_run(&observed, 60);
+    assert!(observed.switches.len() >= 5, "{:?}", observed.switches);
 }

@@ -241,7 +241,7 @@ mod tests {
                 let placement = tracker.observe(index, false);
                 prop_assert_eq!(placement.slot, n as FrameIndex);
                 let exact = delivered.len() == index as usize
-                    && delivered.iter().rev().next().is_none_or(|&max| max < index);
+                    && delivered.iter().next_back().is_none_or(|&max| max < index);
                 prop_assert_eq!(placement.cut, exact);
                 if placement.cut {
                     prop_assert_eq!(placement.slot, index);
@@ -250,7 +250,7 @@ mod tests {
                 delivered.insert(index);
             }
             // Every anchor of a run of length 1 (no B-frames) is a cut, and so is frame 0.
-            prop_assert!(cuts >= 1 + runs.iter().filter(|(len, _)| *len <= 1).count());
+            prop_assert!(cuts > runs.iter().filter(|(len, _)| *len <= 1).count());
         }
     }
 }

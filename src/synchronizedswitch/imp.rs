@@ -46,7 +46,9 @@ const TICK_INTERVAL_NS: u64 = 100_000_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take the streaming threads down with it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_ns() -> u64 {
@@ -141,21 +143,24 @@ const CONTENT_FIELDS: [&str; 6] = [
 
 impl Content {
     fn of(caps: &gst::CapsRef) -> Result<Content, String> {
-        let s = caps
-            .structure(0)
-            .ok_or_else(|| "empty caps".to_string())?;
+        let s = caps.structure(0).ok_or_else(|| "empty caps".to_string())?;
         let mut fields = vec![("media".to_string(), s.name().to_string())];
         for field in CONTENT_FIELDS {
             if let Ok(value) = s.value(field) {
-                fields.push((field.to_string(), value.serialize().map_or_else(|_| String::new(), |v| v.to_string())));
+                fields.push((
+                    field.to_string(),
+                    value
+                        .serialize()
+                        .map_or_else(|_| String::new(), |v| v.to_string()),
+                ));
             }
         }
-        let rate = s
-            .get::<gst::Fraction>("framerate")
-            .ok()
-            .and_then(|f| {
-                FrameRate::new(u32::try_from(f.numer()).ok()?, u32::try_from(f.denom()).ok()?)
-            });
+        let rate = s.get::<gst::Fraction>("framerate").ok().and_then(|f| {
+            FrameRate::new(
+                u32::try_from(f.numer()).ok()?,
+                u32::try_from(f.denom()).ok()?,
+            )
+        });
         Ok(Content {
             raw: s.name() == "video/x-raw",
             fields,
@@ -321,7 +326,10 @@ impl State {
     }
 
     fn pad(&self, id: PadId) -> Option<&super::SynchronizedSwitchSinkPad> {
-        self.pads.iter().find(|(pad, _)| *pad == id).map(|(_, pad)| pad)
+        self.pads
+            .iter()
+            .find(|(pad, _)| *pad == id)
+            .map(|(_, pad)| pad)
     }
 
     /// Queues what the core decided; frames it let go are returned to be released outside
@@ -491,7 +499,10 @@ impl SynchronizedSwitch {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Format,
-                        ("{}: a frame has no name and is not used: {text}", pad.name())
+                        (
+                            "{}: a frame has no name and is not used: {text}",
+                            pad.name()
+                        )
                     );
                 }
                 return Ok(gst::FlowSuccess::Ok);
@@ -604,7 +615,11 @@ impl SynchronizedSwitch {
                         gst::element_imp_error!(
                             self,
                             gst::StreamError::Format,
-                            ("{} received a segment in {:?} format; only TIME segments are supported", pad.name(), segment.segment().format())
+                            (
+                                "{} received a segment in {:?} format; only TIME segments are supported",
+                                pad.name(),
+                                segment.segment().format()
+                            )
                         );
                         false
                     }
@@ -718,7 +733,11 @@ impl SynchronizedSwitch {
         let _ = self.drain();
     }
 
-    fn sink_query(&self, pad: &super::SynchronizedSwitchSinkPad, query: &mut gst::QueryRef) -> bool {
+    fn sink_query(
+        &self,
+        pad: &super::SynchronizedSwitchSinkPad,
+        query: &mut gst::QueryRef,
+    ) -> bool {
         use gst::QueryViewMut;
         match query.view_mut() {
             QueryViewMut::Caps(_) | QueryViewMut::AcceptCaps(_) | QueryViewMut::Allocation(_) => {
@@ -767,7 +786,11 @@ impl SynchronizedSwitch {
                     at,
                     reason,
                 } => {
-                    gst::info!(CAT, imp = self, "switch {from:?} -> {to:?} at {at} ({reason})");
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "switch {from:?} -> {to:?} at {at} ({reason})"
+                    );
                     push.switched = Some((from, to, reason));
                 }
                 Action::Emit {
@@ -780,11 +803,7 @@ impl SynchronizedSwitch {
                     push.flow = flow;
                 }
                 Action::Gap { from, to } => {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "no branch delivered frames {from}..{to}"
-                    );
+                    gst::warning!(CAT, imp = self, "no branch delivered frames {from}..{to}");
                     let _ = self.obj().post_message(
                         gst::message::Element::builder(
                             gst::Structure::builder("synchronizedswitch-gap")
@@ -798,7 +817,10 @@ impl SynchronizedSwitch {
                 }
                 Action::SwitchFailed { pad, at, reason } => {
                     let pad = lock(&self.state).pad(pad).cloned();
-                    let name = pad.as_ref().map(|p| p.name().to_string()).unwrap_or_default();
+                    let name = pad
+                        .as_ref()
+                        .map(|p| p.name().to_string())
+                        .unwrap_or_default();
                     gst::element_imp_warning!(
                         self,
                         gst::CoreError::Failed,
@@ -857,8 +879,7 @@ impl SynchronizedSwitch {
         }
         if push.caps.as_ref() != Some(&frame.caps) {
             // New caps go out exactly at the switch frame (or when a branch renegotiates).
-            self.srcpad
-                .push_event(gst::event::Caps::new(&frame.caps));
+            self.srcpad.push_event(gst::event::Caps::new(&frame.caps));
             push.caps = Some(frame.caps.clone());
         }
         let out_segment = match &push.segment {
@@ -890,10 +911,22 @@ impl SynchronizedSwitch {
             }
         }
         if let Some((from, to, reason)) = push.switched.take() {
-            self.post_switched(from, to, index, reason, &frame.timecode, &buffer, &out_segment);
+            self.post_switched(
+                from,
+                to,
+                index,
+                reason,
+                &frame.timecode,
+                &buffer,
+                &out_segment,
+            );
         }
         self.srcpad.push(buffer).inspect_err(|err| {
-            gst::debug!(CAT, imp = self, "push of frame {index} from {pad:?}: {err:?}");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "push of frame {index} from {pad:?}: {err:?}"
+            );
         })
     }
 
@@ -916,13 +949,18 @@ impl SynchronizedSwitch {
             )
         };
         let name = |pad: &Option<super::SynchronizedSwitchSinkPad>| {
-            pad.as_ref().map(|p| p.name().to_string()).unwrap_or_default()
+            pad.as_ref()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default()
         };
         let running_time = buffer.pts().and_then(|pts| segment.to_running_time(pts));
         let structure = gst::Structure::builder("synchronizedswitch-switched")
             .field("old-pad", name(&old_pad))
             .field("new-pad", name(&new_pad))
-            .field("timecode", timecode.map(|tc| tc.to_string()).unwrap_or_default())
+            .field(
+                "timecode",
+                timecode.map(|tc| tc.to_string()).unwrap_or_default(),
+            )
             .field("frame", index)
             .field("running-time", running_time)
             .field("reason", reason.as_str())
@@ -942,7 +980,11 @@ impl SynchronizedSwitch {
         // Upstream events (seek, QoS, reconfigure, force-key-unit) concern every branch. The
         // element itself never asks upstream to renegotiate: that is what deadlocks
         // input-selector in the tee topology.
-        let pads: Vec<_> = lock(&self.state).pads.iter().map(|(_, p)| p.clone()).collect();
+        let pads: Vec<_> = lock(&self.state)
+            .pads
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect();
         let mut handled = false;
         for pad in pads {
             handled |= pad.push_event(event.clone());
@@ -954,8 +996,11 @@ impl SynchronizedSwitch {
         use gst::QueryViewMut;
         match query.view_mut() {
             QueryViewMut::Latency(q) => {
-                let pads: Vec<_> =
-                    lock(&self.state).pads.iter().map(|(_, p)| p.clone()).collect();
+                let pads: Vec<_> = lock(&self.state)
+                    .pads
+                    .iter()
+                    .map(|(_, p)| p.clone())
+                    .collect();
                 let (mut live, mut min, mut max) = (false, gst::ClockTime::ZERO, None);
                 let mut answered = false;
                 for sink in pads {
@@ -973,17 +1018,18 @@ impl SynchronizedSwitch {
                     }
                 }
                 let (added_min, added_max) = self.added_latency();
-                q.set(
-                    live,
-                    min + added_min,
-                    max.map(|m| m + added_max),
-                );
+                q.set(live, min + added_min, max.map(|m| m + added_max));
                 answered || lock(&self.state).pads.is_empty()
             }
             QueryViewMut::Caps(q) => {
-                let caps = lock(&self.push).caps.clone().unwrap_or_else(|| pad.pad_template_caps());
+                let caps = lock(&self.push)
+                    .caps
+                    .clone()
+                    .unwrap_or_else(|| pad.pad_template_caps());
                 let caps = match q.filter() {
-                    Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    Some(filter) => {
+                        filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
+                    }
                     None => caps,
                 };
                 q.set_result(&caps);
@@ -1002,8 +1048,7 @@ impl SynchronizedSwitch {
         };
         let frames = |n: u64| {
             gst::ClockTime::from_nseconds(
-                u64::try_from(rate.frames_to_ns(i64::try_from(n).unwrap_or(i64::MAX)))
-                    .unwrap_or(0),
+                u64::try_from(rate.frames_to_ns(i64::try_from(n).unwrap_or(i64::MAX))).unwrap_or(0),
             )
         };
         (
@@ -1096,12 +1141,21 @@ impl SynchronizedSwitch {
 
     fn switch_at_frame(&self, pad: &gst::Pad, at: FrameIndex) -> bool {
         let Some(id) = self.pad_id(pad) else {
-            return self.reject(pad, &format!("at frame {at}"), "not a sink pad of this element".into());
+            return self.reject(
+                pad,
+                &format!("at frame {at}"),
+                "not a sink pad of this element".into(),
+            );
         };
         let result = lock(&self.state).core.schedule_switch(id, at);
         match result {
             Ok(()) => {
-                gst::info!(CAT, imp = self, "switch to {} scheduled at frame {at}", pad.name());
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "switch to {} scheduled at frame {at}",
+                    pad.name()
+                );
                 true
             }
             Err(reject) => {
@@ -1128,7 +1182,11 @@ impl SynchronizedSwitch {
         let diff = (i64::from(target.frame_of_day(rate)) - i64::from(last.frame_of_day(rate)))
             .rem_euclid(per_day);
         // Nearest occurrence: within half a day ahead, else the one behind (refused as past).
-        let diff = if diff > per_day / 2 { diff - per_day } else { diff };
+        let diff = if diff > per_day / 2 {
+            diff - per_day
+        } else {
+            diff
+        };
         self.switch_at_frame(pad, index + diff)
     }
 
@@ -1250,9 +1308,8 @@ impl ObjectImpl for SynchronizedSwitch {
             "align-by" => settings.align_by = value.get().unwrap_or(DEFAULT_ALIGN_BY),
             "max-window" => settings.max_window = value.get().unwrap_or(DEFAULT_MAX_WINDOW),
             "timeout" => {
-                settings.timeout = gst::ClockTime::from_nseconds(
-                    value.get().unwrap_or(DEFAULT_TIMEOUT.nseconds()),
-                )
+                settings.timeout =
+                    gst::ClockTime::from_nseconds(value.get().unwrap_or(DEFAULT_TIMEOUT.nseconds()))
             }
             "auto-switch-back" => {
                 settings.auto_switch_back = value.get().unwrap_or(DEFAULT_AUTO_SWITCH_BACK)
@@ -1332,23 +1389,19 @@ impl ElementImpl for SynchronizedSwitch {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw")
-                .build()
-                .into_iter()
-                .chain(
-                    gst::Caps::builder("video/x-h264")
+            let caps = gst::Caps::builder_full()
+                .structure(gst::Structure::new_empty("video/x-raw"))
+                .structure(
+                    gst::Structure::builder("video/x-h264")
                         .field("alignment", "au")
-                        .build()
-                        .into_iter(),
+                        .build(),
                 )
-                .chain(
-                    gst::Caps::builder("video/x-h265")
+                .structure(
+                    gst::Structure::builder("video/x-h265")
                         .field("alignment", "au")
-                        .build()
-                        .into_iter(),
+                        .build(),
                 )
-                .map(|(s, f)| (s.to_owned(), f.to_owned()))
-                .collect::<gst::Caps>();
+                .build();
             vec![
                 gst::PadTemplate::builder(
                     "sink_%u",
