@@ -51,6 +51,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What a branch's streaming thread is told after the output pushed with `flow`: flushing and
+/// EOS concern every branch, as do errors of the output (not-negotiated); a moment without a
+/// peer does not.
+fn upstream_flow(
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match flow {
+        Err(gst::FlowError::NotLinked) => Ok(gst::FlowSuccess::Ok),
+        other => other,
+    }
+}
+
 fn now_ns() -> u64 {
     gst::get_timestamp().nseconds()
 }
@@ -304,6 +316,8 @@ struct State {
     /// A recent frame's index and timecode: how `switch-at` turns a timecode into an index.
     last_named: Option<(FrameIndex, Timecode, FrameRate)>,
     eos_queued: bool,
+    /// The result of the last push downstream, as [`SynchronizedSwitch::drain`] left it.
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
     unnamed: u64,
     mismatched: u64,
     last_rejection: String,
@@ -319,6 +333,7 @@ impl State {
             rate: None,
             last_named: None,
             eos_queued: false,
+            flow: Ok(gst::FlowSuccess::Ok),
             unnamed: 0,
             mismatched: 0,
             last_rejection: String::new(),
@@ -530,7 +545,7 @@ impl SynchronizedSwitch {
             cut: placement.cut,
         };
         let mut released = Vec::new();
-        {
+        let (pending, flow) = {
             let mut state = lock(&self.state);
             if let Some((tc, tc_rate)) = timecode {
                 state.last_named = Some((index, tc, tc_rate));
@@ -540,10 +555,16 @@ impl SynchronizedSwitch {
                 .core
                 .push_kind(id, placement.slot, kind, frame, now_ns(), &mut out);
             state.take_outputs(&mut out, &mut released);
-        }
+            (!state.actions.is_empty(), state.flow)
+        };
         drop(released);
-        self.timer_cond.notify_one();
-        self.drain()
+        // The timer is not woken: a frame only moves deadlines later. A backup's frame that
+        // only waits (the common case) returns without touching the push side.
+        if pending {
+            self.drain()
+        } else {
+            upstream_flow(flow)
+        }
     }
 
     /// The frame's index (and its timecode, when it has one) as `align-by` says.
@@ -846,14 +867,9 @@ impl SynchronizedSwitch {
             }
         }
         let flow = push.flow;
+        lock(&self.state).flow = flow;
         drop(push);
-        // A backup's streaming thread is told to go on even when the output is flushing or
-        // unlinked for a moment; errors of the output (not-negotiated) concern everyone.
-        match flow {
-            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => flow,
-            Err(gst::FlowError::NotLinked) => Ok(gst::FlowSuccess::Ok),
-            other => other,
-        }
+        upstream_flow(flow)
     }
 
     fn push_frame(
