@@ -79,23 +79,32 @@ pub fn timecode_of(
     caps_rate: Option<FrameRate>,
 ) -> Option<Result<MetaTimecode, MetaError>> {
     let meta = buffer.meta::<VideoTimeCodeMeta>()?;
-    let tc = meta.tc();
-    let fps = tc.fps();
-    let Some(rate) = u32::try_from(fps.numer())
-        .ok()
-        .zip(u32::try_from(fps.denom()).ok())
-        .and_then(|(n, d)| FrameRate::new(n, d))
-        .or(caps_rate)
-    else {
+    // The fields are read in place: `VideoTimeCodeMeta::tc()` copies the time code (a ref of
+    // its daily jam and a validity check), which costs more than the rest of a switch's work
+    // per frame. Our own model validates below.
+    // SAFETY: the meta is a GstVideoTimeCodeMeta borrowed from `buffer` for this scope; its
+    // `tc` is a plain struct, and `latest_daily_jam` is NULL or a GDateTime the meta owns.
+    let (tc, jam_ymd) = unsafe {
+        let raw = &(*meta.as_ptr()).tc;
+        let jam = raw.config.latest_daily_jam;
+        let jam_ymd = (!jam.is_null()).then(|| {
+            let (mut year, mut month, mut day) = (0, 0, 0);
+            gst::glib::ffi::g_date_time_get_ymd(jam, &mut year, &mut month, &mut day);
+            (year, month, day)
+        });
+        (*raw, jam_ymd)
+    };
+    let Some(rate) = FrameRate::new(tc.config.fps_n, tc.config.fps_d).or(caps_rate) else {
         return Some(Err(MetaError::NoRate));
     };
+    let flags = VideoTimeCodeFlags::from_bits_truncate(tc.config.flags);
     let clamp = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
     let timecode = Timecode::new(
-        clamp(tc.hours()),
-        clamp(tc.minutes()),
-        clamp(tc.seconds()),
-        clamp(tc.frames()),
-        tc.flags().contains(VideoTimeCodeFlags::DROP_FRAME),
+        clamp(tc.hours),
+        clamp(tc.minutes),
+        clamp(tc.seconds),
+        clamp(tc.frames),
+        flags.contains(VideoTimeCodeFlags::DROP_FRAME),
     );
     if let Err(error) = timecode.validate(rate) {
         return Some(Err(MetaError::Invalid {
@@ -104,8 +113,7 @@ pub fn timecode_of(
             error,
         }));
     }
-    let date = tc.latest_daily_jam().and_then(|jam| {
-        let (year, month, day) = jam.ymd();
+    let date = jam_ymd.and_then(|(year, month, day)| {
         LocalDate::new(
             i16::try_from(year).ok()?,
             u8::try_from(month).ok()?,
@@ -117,8 +125,8 @@ pub fn timecode_of(
         timecode,
         rate,
         date,
-        interlaced: tc.flags().contains(VideoTimeCodeFlags::INTERLACED),
-        field_count: tc.field_count(),
+        interlaced: flags.contains(VideoTimeCodeFlags::INTERLACED),
+        field_count: tc.field_count,
     }))
 }
 

@@ -12,7 +12,7 @@
 //! no lock at all while posting messages or notifying.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -63,8 +63,24 @@ fn upstream_flow(
     }
 }
 
+/// A monotonic time for stall detection, read on every frame of every branch: the coarse clock
+/// (a few ms resolution, no more than a memory read) is precise enough for timeouts of tens of
+/// milliseconds and more, and several times cheaper than CLOCK_MONOTONIC here.
 fn now_ns() -> u64 {
-    gst::get_timestamp().nseconds()
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC_COARSE exists on
+    // every Linux since 2.6.32.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 {
+        return gst::get_timestamp().nseconds();
+    }
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +121,9 @@ impl Settings {
 struct Frame {
     buffer: gst::Buffer,
     caps: gst::Caps,
-    segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Shared with the pad until its next segment event: a frame is moved several times on
+    /// its way, so it stays small.
+    segment: Arc<gst::FormattedSegment<gst::ClockTime>>,
     timecode: Option<Timecode>,
 }
 
@@ -197,12 +215,16 @@ impl Content {
 #[derive(Debug)]
 struct PadStream {
     caps: Option<gst::Caps>,
-    segment: gst::FormattedSegment<gst::ClockTime>,
+    segment: Arc<gst::FormattedSegment<gst::ClockTime>>,
     tracker: CutTracker,
     /// The caps describe other content than the other pads: its frames are refused.
     mismatch: Option<String>,
     warned_unnamed: bool,
     warned_mismatch: bool,
+    /// `align-by` as the element started, and the frame rate of the pad's caps: read on every
+    /// frame, so kept here rather than behind the element's locks.
+    align_by: AlignBy,
+    rate: Option<FrameRate>,
     /// The branch showed DTS ≠ PTS: it reorders frames, so DTS = PTS on a frame proves
     /// nothing (a B-frame may have it by chance).
     reorders: bool,
@@ -212,12 +234,14 @@ impl Default for PadStream {
     fn default() -> Self {
         PadStream {
             caps: None,
-            segment: gst::FormattedSegment::new(),
+            segment: Arc::new(gst::FormattedSegment::new()),
             tracker: CutTracker::new(),
             mismatch: None,
             warned_unnamed: false,
             warned_mismatch: false,
             reorders: false,
+            align_by: DEFAULT_ALIGN_BY,
+            rate: None,
         }
     }
 }
@@ -316,6 +340,7 @@ struct State {
     /// A recent frame's index and timecode: how `switch-at` turns a timecode into an index.
     last_named: Option<(FrameIndex, Timecode, FrameRate)>,
     eos_queued: bool,
+    scratch: Vec<Output<Frame>>,
     /// The result of the last push downstream, as [`SynchronizedSwitch::drain`] left it.
     flow: Result<gst::FlowSuccess, gst::FlowError>,
     unnamed: u64,
@@ -333,6 +358,7 @@ impl State {
             rate: None,
             last_named: None,
             eos_queued: false,
+            scratch: Vec::new(),
             flow: Ok(gst::FlowSuccess::Ok),
             unnamed: 0,
             mismatched: 0,
@@ -347,9 +373,18 @@ impl State {
             .map(|(_, pad)| pad)
     }
 
-    /// Queues what the core decided; frames it let go are returned to be released outside
-    /// the lock.
-    fn take_outputs(&mut self, out: &mut Vec<Output<Frame>>, released: &mut Vec<Frame>) {
+    /// Runs `f` on the core and queues what it decided. Frames the core let go are released
+    /// here: an unref, as input-selector does for the frames of its inactive pads.
+    fn run_core(&mut self, f: impl FnOnce(&mut SwitchCore<Frame>, &mut Vec<Output<Frame>>)) {
+        // The output vector is kept between calls: no allocation per frame.
+        let mut out = std::mem::take(&mut self.scratch);
+        f(&mut self.core, &mut out);
+        self.take_outputs(&mut out);
+        self.scratch = out;
+    }
+
+    /// Queues what the core decided.
+    fn take_outputs(&mut self, out: &mut Vec<Output<Frame>>) {
         for output in out.drain(..) {
             match output {
                 Output::Emit {
@@ -368,7 +403,7 @@ impl State {
                     if cause != DropCause::AlreadyOutput {
                         gst::trace!(CAT, "dropping a frame: {cause:?}");
                     }
-                    released.push(payload);
+                    drop(payload);
                 }
                 Output::Switched {
                     from,
@@ -403,7 +438,7 @@ impl State {
 struct PushState {
     stream_started: bool,
     caps: Option<gst::Caps>,
-    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+    segment: Option<Arc<gst::FormattedSegment<gst::ClockTime>>>,
     /// The switch announced by the core, reported with the frame that follows it.
     switched: Option<(Option<PadId>, PadId, SwitchReason)>,
     flow: Result<gst::FlowSuccess, gst::FlowError>,
@@ -488,7 +523,6 @@ impl SynchronizedSwitch {
         let Some(id) = pad.imp().id() else {
             return Err(gst::FlowError::NotLinked);
         };
-        let align_by = lock(&self.settings).align_by;
         let mut stream = lock(&pad.imp().stream);
         if stream.mismatch.is_some() {
             lock(&self.state).mismatched += 1;
@@ -502,8 +536,7 @@ impl SynchronizedSwitch {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        let rate = lock(&self.state).rate;
-        let named = self.name_frame(&buffer, &stream.segment, align_by, rate);
+        let named = self.name_frame(&buffer, &stream.segment, stream.align_by, stream.rate);
         let (index, timecode) = match named {
             Ok(named) => named,
             Err(text) => {
@@ -544,20 +577,17 @@ impl SynchronizedSwitch {
             keyframe: keyframe && placement.cut,
             cut: placement.cut,
         };
-        let mut released = Vec::new();
         let (pending, flow) = {
             let mut state = lock(&self.state);
             if let Some((tc, tc_rate)) = timecode {
                 state.last_named = Some((index, tc, tc_rate));
             }
-            let mut out = Vec::new();
-            state
-                .core
-                .push_kind(id, placement.slot, kind, frame, now_ns(), &mut out);
-            state.take_outputs(&mut out, &mut released);
+            let now = now_ns();
+            state.run_core(|core, out| {
+                core.push_kind(id, placement.slot, kind, frame, now, out);
+            });
             (!state.actions.is_empty(), state.flow)
         };
-        drop(released);
         // The timer is not woken: a frame only moves deadlines later. A backup's frame that
         // only waits (the common case) returns without touching the push side.
         if pending {
@@ -629,7 +659,7 @@ impl SynchronizedSwitch {
             EventView::Segment(segment) => {
                 match segment.segment().downcast_ref::<gst::ClockTime>() {
                     Some(segment) => {
-                        lock(&pad.imp().stream).segment = segment.clone();
+                        lock(&pad.imp().stream).segment = Arc::new(segment.clone());
                         true
                     }
                     None => {
@@ -667,7 +697,7 @@ impl SynchronizedSwitch {
                 {
                     let mut stream = lock(&pad.imp().stream);
                     stream.tracker.reset();
-                    stream.segment = gst::FormattedSegment::new();
+                    stream.segment = Arc::new(gst::FormattedSegment::new());
                 }
                 let active = self.is_active(id);
                 self.core_call(|core, out| {
@@ -724,6 +754,7 @@ impl SynchronizedSwitch {
                     gst::info!(CAT, obj = pad, "caps match the other branches again: {caps}");
                 }
                 stream.warned_mismatch = false;
+                stream.rate = content.rate;
                 stream.caps = Some(caps);
             }
             Some(difference) => self.refuse_pad(
@@ -779,14 +810,7 @@ impl SynchronizedSwitch {
 
     /// Runs `f` on the core and queues what it decided.
     fn core_call(&self, f: impl FnOnce(&mut SwitchCore<Frame>, &mut Vec<Output<Frame>>)) {
-        let mut released = Vec::new();
-        {
-            let mut state = lock(&self.state);
-            let mut out = Vec::new();
-            f(&mut state.core, &mut out);
-            state.take_outputs(&mut out, &mut released);
-        }
-        drop(released);
+        lock(&self.state).run_core(f);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -908,7 +932,7 @@ impl SynchronizedSwitch {
             }
         };
         let mut buffer = frame.buffer;
-        let restamp = frame.segment != out_segment;
+        let restamp = !Arc::ptr_eq(&frame.segment, &out_segment) && frame.segment != out_segment;
         let mark_discont = discont && !buffer.flags().contains(gst::BufferFlags::DISCONT);
         if restamp || mark_discont {
             // Only the buffer's header is copied when it is shared; the memory is not.
@@ -1481,6 +1505,7 @@ impl ElementImpl for SynchronizedSwitch {
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         *lock(&pad.imp().priority) = number;
+        lock(&pad.imp().stream).align_by = lock(&self.settings).align_by;
         {
             let mut state = lock(&self.state);
             let id = state.core.add_pad(number);
@@ -1517,7 +1542,10 @@ impl ElementImpl for SynchronizedSwitch {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::ReadyToPaused => {
-                let config = lock(&self.settings).switch_config();
+                let (config, align_by) = {
+                    let settings = lock(&self.settings);
+                    (settings.switch_config(), settings.align_by)
+                };
                 {
                     // A fresh core, with the pads that exist, in order and with their
                     // priorities (pad ids are the core's, so they are handed out again).
@@ -1528,7 +1556,10 @@ impl ElementImpl for SynchronizedSwitch {
                         let priority = *lock(&pad.imp().priority);
                         let id = state.core.add_pad(priority);
                         pad.imp().reassign(id);
-                        *lock(&pad.imp().stream) = PadStream::default();
+                        *lock(&pad.imp().stream) = PadStream {
+                            align_by,
+                            ..PadStream::default()
+                        };
                         state.pads.push((id, pad));
                     }
                 }
