@@ -799,3 +799,154 @@ fn tee_without_queues_does_not_deadlock_at_switches() {
     check_encoded_run(&observed, 60);
     assert!(observed.switches.len() >= 5, "{:?}", observed.switches);
 }
+
+#[test]
+fn auto_switch_back_returns_to_the_preferred_branch_after_the_delay() {
+    let mut s = Switch::new(2, |e| {
+        e.set_property("timeout", 100_000_000u64);
+        e.set_property("auto-switch-back", true);
+        e.set_property("switch-back-delay", 300_000_000u64);
+    });
+    lockstep(&mut s, 0..10, 5, 5);
+    // sink_0 (priority 0) ends; the output fails over to sink_1.
+    s.inputs[0].push_event(gst::event::Eos::new());
+    for n in 10..20 {
+        s.push(1, n, n % 5 == 0);
+    }
+    // sink_0 comes back (a new stream on the pad) and stays healthy past the delay.
+    s.inputs[0].push_event(gst::event::StreamStart::new("restarted"));
+    s.inputs[0].push_event(gst::event::Caps::new(&caps(320)));
+    s.inputs[0].push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let start = std::time::Instant::now();
+    let mut n = 20;
+    while start.elapsed() < Duration::from_millis(600) {
+        s.push(0, n, n % 5 == 0);
+        s.push(1, n, n % 5 == 0);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = s.outputs();
+    assert_consecutive(&out, 0, n - 1);
+    let switched = s.messages("synchronizedswitch-switched");
+    let reasons: Vec<String> = switched
+        .iter()
+        .map(|m| m.get::<String>("reason").unwrap())
+        .collect();
+    assert_eq!(reasons, ["initial", "eos", "priority"]);
+    let back = switched[2].get::<i64>("frame").unwrap();
+    assert_eq!(back % 5, 0, "back on a keyframe");
+    assert!(back >= 20 + 300 / 40 - 1, "not before the delay: {back}");
+    assert_eq!(s.element.property::<gst::Pad>("active-pad"), s.pad(0));
+}
+
+#[test]
+fn priority_decides_the_initial_branch_and_the_failover_target() {
+    let mut s = Switch::new(3, |_| {});
+    s.pad(0).set_property("priority", 5u32);
+    s.pad(1).set_property("priority", 1u32);
+    s.pad(2).set_property("priority", 3u32);
+    for n in 0..5 {
+        for b in 0..3 {
+            s.push(b, n, true);
+        }
+    }
+    // The backups are ahead: both hold frames 5..10 when the active branch ends.
+    for n in 5..10 {
+        s.push(0, n, true);
+        s.push(2, n, true);
+    }
+    s.inputs[1].push_event(gst::event::Eos::new());
+    let out = s.outputs();
+    assert_consecutive(&out, 0, 9);
+    assert!(out[..5].iter().all(|o| o.0 == 1));
+    assert!(out[5..].iter().all(|o| o.0 == 2), "{out:?}");
+}
+
+#[test]
+fn new_caps_go_out_exactly_at_the_switch_frame() {
+    let mut s = Switch::new(2, |_| {});
+    // Branch 1: same content, another encoder profile.
+    let mut other = caps(320);
+    other.make_mut().set("profile", "high");
+    s.inputs[1].set_src_caps(other.clone());
+    // Everything the src pad sends, events and buffers, in order.
+    let sequence = Arc::new(Mutex::new(Vec::new()));
+    {
+        let sequence = sequence.clone();
+        s.element.static_pad("src").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let entry = match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => Some(format!(
+                        "frame {}",
+                        framemeta::timecode_of(b, None)
+                            .unwrap()
+                            .unwrap()
+                            .frame_index()
+                    )),
+                    Some(gst::PadProbeData::Event(e)) => match e.view() {
+                        gst::EventView::Caps(c) => Some(format!(
+                            "caps {}",
+                            c.caps()
+                                .structure(0)
+                                .unwrap()
+                                .get::<&str>("profile")
+                                .unwrap_or("-")
+                        )),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                sequence.lock().unwrap().extend(entry);
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+    lockstep(&mut s, 0..5, 5, 5);
+    s.element.set_property("active-pad", s.pad(1));
+    lockstep(&mut s, 5..10, 5, 5);
+    let sequence = sequence.lock().unwrap().clone();
+    let expected: Vec<String> = std::iter::once("caps -".to_string())
+        .chain((0..5).map(|n| format!("frame {n}")))
+        .chain(std::iter::once("caps high".to_string()))
+        .chain((5..10).map(|n| format!("frame {n}")))
+        .collect();
+    assert_eq!(sequence, expected);
+    let src_caps = s.element.static_pad("src").unwrap().current_caps().unwrap();
+    assert_eq!(src_caps, other);
+}
+
+#[test]
+fn latency_query_reports_nothing_added_in_steady_state_and_the_window_at_most() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true num-buffers=10 ! video/x-raw,format=I420,width=64,height=64,framerate=25/1 ! timecodestamper ! tee name=t \
+         t. ! queue ! sw.sink_0  t. ! queue ! sw.sink_1 \
+         synchronizedswitch name=sw max-window=10 ! fakesink name=out",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(10));
+    let mut q = gst::query::Latency::new();
+    let sw = pipeline.by_name("sw").unwrap();
+    assert!(sw.static_pad("src").unwrap().query(&mut q));
+    let (live, min, max) = q.result();
+    assert!(live);
+    // videotestsrc live adds one frame (40 ms); the switch adds nothing to the minimum and
+    // max-window frames (10 × 40 ms) to the maximum.
+    assert_eq!(min, gst::ClockTime::from_mseconds(40));
+    let upstream_max = {
+        let mut q = gst::query::Latency::new();
+        assert!(sw.static_pad("sink_0").unwrap().peer_query(&mut q));
+        q.result().2
+    };
+    assert_eq!(
+        max,
+        upstream_max.map(|m| m + gst::ClockTime::from_mseconds(400))
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
