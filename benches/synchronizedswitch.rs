@@ -4,23 +4,21 @@
 //!
 //! 300 frames of 1080p H.264 are encoded once (x264enc ultrafast, a keyframe every 30, a
 //! timecode on each); the same buffers (memory shared, a fresh timecode meta per frame) are
-//! then pushed, as fast as possible, round-robin into 2 and 8 sink pads of each element from one
-//! thread, with a switch request every 1,000 frames, and counted on the src side. Reported: ns
-//! of CPU per output frame for each element and their ratio (the goal: within 1.2× of
-//! input-selector), how far the output lagged behind the newest frame pushed (frames; the
-//! element's added latency), and resident memory after 100,000 and 1,000,000 frames of
-//! `synchronizedswitch` (it must stay flat).
+//! then pushed, as fast as possible, into 2 and 8 sink pads of each element, one thread per
+//! input (as branches have), with a switch request every 1,000 frames, and counted on the src
+//! side. Reported: process CPU per output frame for each element and the ratio to
+//! input-selector (the goal: within 1.2×), and resident memory after 100,000 and
+//! 1,000,000 frames of `synchronizedswitch` (it must stay flat).
 //!
-//! `input-selector` runs with `sync-streams=false`: with the default it waits for the inactive
-//! pads' running time, which one pushing thread cannot satisfy. `fallbackswitch` is not
-//! measured: the crate `gst-plugin-fallbackswitch` 0.14 needs the 0.24 bindings, and this crate
-//! is on 0.25 (one binding line per crate).
+//! `input-selector` runs with `sync-streams=false` (no waiting on inactive pads' running time, as
+//! synchronizedswitch does not wait either). `fallbackswitch` (gst-plugins-rs 0.14) is measured
+//! when its plugin is on GST_PLUGIN_PATH: it is on the 0.24 bindings, this crate on 0.25, so it
+//! is built as a separate crate (`benches/peers`) by `scripts/bench.sh`.
 //!
 //! Run: `cargo bench --bench synchronizedswitch`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
 use gst_video::{ValidVideoTimeCode, VideoTimeCode, VideoTimeCodeFlags, VideoTimeCodeMeta};
@@ -99,39 +97,33 @@ fn frame(base: &gst::Buffer, n: u64) -> gst::Buffer {
 struct Run {
     cpu_ns_per_frame: f64,
     frames_out: u64,
-    max_lag: i64,
     rss_100k: u64,
     rss_end: u64,
 }
 
+/// Pushes `frames` frames into each of `inputs` request pads of `factory`, one thread per
+/// input (as branches have), and counts what comes out.
 fn run(
     factory: &str,
     inputs: usize,
     frames: u64,
-    encoded: &[gst::Buffer],
+    encoded: &Arc<Vec<gst::Buffer>>,
     caps: &gst::Caps,
-) -> Run {
-    let element = gst::ElementFactory::make(factory).build().unwrap();
+) -> Option<Run> {
+    let element = gst::ElementFactory::make(factory).build().ok()?;
     if factory == "input-selector" {
         element.set_property("sync-streams", false);
     }
     let count = Arc::new(AtomicU64::new(0));
-    let newest = Arc::new(AtomicI64::new(0));
-    let max_lag = Arc::new(AtomicI64::new(0));
     let sink = {
-        let (count, newest, max_lag) = (count.clone(), newest.clone(), max_lag.clone());
+        let count = count.clone();
         gst::Pad::builder(gst::PadDirection::Sink)
-            .chain_function(move |_, _, buffer| {
-                let n = count.fetch_add(1, Ordering::Relaxed) as i64;
-                let _ = n;
-                let out = buffer.pts().map_or(0, |p| {
-                    (p.nseconds() * u64::from(FPS) / 1_000_000_000) as i64
-                });
-                let lag = newest.load(Ordering::Relaxed) - out;
-                max_lag.fetch_max(lag, Ordering::Relaxed);
+            .chain_function(move |_, _, _buffer| {
+                count.fetch_add(1, Ordering::Relaxed);
                 Ok(gst::FlowSuccess::Ok)
             })
             .event_function(|_, _, _| true)
+            .query_function(gst::Pad::query_default)
             .build()
     };
     sink.set_active(true).unwrap();
@@ -154,61 +146,91 @@ fn run(
             gst::ClockTime,
         >::new()));
     }
+    let rss_100k = Arc::new(AtomicU64::new(0));
     let start = cpu_ns();
-    let _wall = Instant::now();
-    let mut rss_100k = 0;
-    for n in 0..frames {
-        newest.store(n as i64, Ordering::Relaxed);
-        let base = &encoded[(n % encoded.len() as u64) as usize];
-        for (src, _) in &sources {
-            let _ = src.push(frame(base, n));
+    std::thread::scope(|scope| {
+        for (i, (src, _)) in sources.iter().enumerate() {
+            let (element, encoded, sinkpads, rss_100k) = (&element, encoded, &sources, &rss_100k);
+            scope.spawn(move || {
+                for n in 0..frames {
+                    let base = &encoded[(n % encoded.len() as u64) as usize];
+                    let _ = src.push(frame(base, n));
+                    if i == 0 && n % 1_000 == 999 {
+                        let target = &sinkpads[(n as usize / 1_000) % inputs].1;
+                        element.set_property("active-pad", target);
+                    }
+                    if i == 0 && n == 100_000 {
+                        rss_100k.store(rss_kb(), Ordering::Relaxed);
+                    }
+                }
+                let _ = src.push_event(gst::event::Eos::new());
+            });
         }
-        if n % 1_000 == 999 {
-            let target = &sources[(n as usize / 1_000) % inputs].1;
-            element.set_property("active-pad", target);
-        }
-        if n == 100_000 {
-            rss_100k = rss_kb();
-        }
-    }
+    });
     let cpu = cpu_ns() - start;
     let rss_end = rss_kb();
     element.set_state(gst::State::Null).unwrap();
     let frames_out = count.load(Ordering::Relaxed);
-    Run {
-        cpu_ns_per_frame: cpu as f64 / frames_out.max(1) as f64,
+    Some(Run {
+        // Per frame of content (one copy pushed on each input): input-selector outputs a
+        // different number of frames (it repeats or loses some at switches).
+        cpu_ns_per_frame: cpu as f64 / frames.max(1) as f64,
         frames_out,
-        max_lag: max_lag.load(Ordering::Relaxed),
-        rss_100k,
+        rss_100k: rss_100k.load(Ordering::Relaxed),
         rss_end,
-    }
+    })
 }
 
 fn main() {
     gst::init().unwrap();
     gstlockstep::plugin_register_static().unwrap();
+    // The peers register their elements statically when their plugin is loaded in this
+    // process (the registry scanner runs in another one).
+    let _ = gst::Plugin::load_by_name("lockstepbenchpeers");
     let (encoded, caps) = encode();
+    let encoded = Arc::new(encoded);
     println!(
-        "synchronizedswitch vs input-selector: {} pre-encoded 1080p H.264 frames, looped",
+        "synchronizedswitch vs input-selector (and fallbackswitch 0.14 when scripts/bench.sh built it): {} pre-encoded 1080p H.264 frames, looped, one thread per input, process CPU per frame of content",
         encoded.len()
     );
+    println!(
+        "| inputs | frames | element | CPU per frame (all inputs' copies), median of 5 | frames out | ratio to input-selector |"
+    );
+    println!("|---|---|---|---|---|---|");
+    const ROUNDS: usize = 5;
+    let factories = ["input-selector", "synchronizedswitch", "fallbackswitch"];
     for inputs in [2, 8] {
         let frames = 100_000;
-        let selector = run("input-selector", inputs, frames, &encoded, &caps);
-        let switch = run("synchronizedswitch", inputs, frames, &encoded, &caps);
-        println!(
-            "  {inputs} inputs, {frames} frames: synchronizedswitch {:.0} ns CPU/frame out ({} out, max lag {} frames), input-selector {:.0} ns ({} out) — ratio {:.2}",
-            switch.cpu_ns_per_frame,
-            switch.frames_out,
-            switch.max_lag,
-            selector.cpu_ns_per_frame,
-            selector.frames_out,
-            switch.cpu_ns_per_frame / selector.cpu_ns_per_frame
-        );
+        // Rounds interleave the elements, so a busy moment of the machine hits them alike;
+        // the median of each is reported.
+        let mut results: Vec<Vec<Run>> = factories.iter().map(|_| Vec::new()).collect();
+        for _ in 0..ROUNDS {
+            for (i, factory) in factories.iter().enumerate() {
+                results[i].extend(run(factory, inputs, frames, &encoded, &caps));
+            }
+        }
+        let median = |runs: &mut Vec<Run>| -> Option<(f64, u64)> {
+            runs.sort_by(|a, b| a.cpu_ns_per_frame.total_cmp(&b.cpu_ns_per_frame));
+            runs.get(runs.len() / 2)
+                .map(|r| (r.cpu_ns_per_frame, r.frames_out))
+        };
+        let medians: Vec<Option<(f64, u64)>> = results.iter_mut().map(median).collect();
+        let selector = medians[0].map_or(f64::NAN, |m| m.0);
+        for (factory, m) in factories.iter().zip(&medians) {
+            match m {
+                Some((cpu, out)) => println!(
+                    "| {inputs} | {frames} | {factory} | {cpu:.0} ns | {out} | {:.2} |",
+                    cpu / selector
+                ),
+                None => println!(
+                    "| {inputs} | {frames} | {factory} | not available (build it with scripts/bench.sh) | | |"
+                ),
+            }
+        }
     }
-    let long = run("synchronizedswitch", 2, 1_000_000, &encoded, &caps);
+    let long = run("synchronizedswitch", 2, 1_000_000, &encoded, &caps).unwrap();
     println!(
-        "  memory, 2 inputs: RSS {} kB after 100,000 frames, {} kB after 1,000,000 ({} out, {:.0} ns CPU/frame)",
+        "synchronizedswitch memory, 2 inputs: RSS {} kB after 100,000 frames, {} kB after 1,000,000 ({} out, {:.0} ns CPU/frame)",
         long.rss_100k, long.rss_end, long.frames_out, long.cpu_ns_per_frame
     );
 }

@@ -819,11 +819,30 @@ impl SynchronizedSwitch {
     /// Performs the queued actions in order. Only the holder of `push` pushes.
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut push = lock(&self.push);
+        let mut batch = VecDeque::new();
         loop {
-            let action = lock(&self.state).actions.pop_front();
-            let Some(action) = action else {
-                break;
-            };
+            {
+                // One lock per batch, not per action: the state lock is what the branches'
+                // threads contend for.
+                let mut state = lock(&self.state);
+                state.flow = push.flow;
+                if state.actions.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut batch, &mut state.actions);
+            }
+            for action in batch.drain(..) {
+                self.perform(&mut push, action);
+            }
+        }
+        let flow = push.flow;
+        drop(push);
+        upstream_flow(flow)
+    }
+
+    /// One action of [`SynchronizedSwitch::drain`], under the push lock.
+    fn perform(&self, push: &mut PushState, action: Action) {
+        {
             match action {
                 Action::Switched {
                     from,
@@ -844,7 +863,7 @@ impl SynchronizedSwitch {
                     frame,
                     discont,
                 } => {
-                    let flow = self.push_frame(&mut push, pad, index, frame, discont);
+                    let flow = self.push_frame(push, pad, index, frame, discont);
                     push.flow = flow;
                 }
                 Action::Gap { from, to } => {
@@ -884,16 +903,10 @@ impl SynchronizedSwitch {
                     );
                 }
                 Action::Eos => {
-                    drop(push);
                     self.srcpad.push_event(gst::event::Eos::new());
-                    push = lock(&self.push);
                 }
             }
         }
-        let flow = push.flow;
-        lock(&self.state).flow = flow;
-        drop(push);
-        upstream_flow(flow)
     }
 
     fn push_frame(
