@@ -7,11 +7,13 @@
 //!   resolved to UTC, optionally made the stream's timeline.
 //!
 //! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
-//! [`bitstream`] (SEI/SPS readers) and [`timecode`] (timecode model and the UTC date rule).
+//! [`bitstream`] (SEI/SPS readers), [`timecode`] (timecode model and the UTC date rule),
+//! [`switching`], [`packaging`] and [`handover`] (the encoder handover negotiation).
 
 use gst::glib;
 
 pub mod bitstream;
+pub mod handover;
 pub mod packaging;
 pub mod switching;
 pub mod timecode;
