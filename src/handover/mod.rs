@@ -74,6 +74,8 @@ mod target;
 mod updated;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

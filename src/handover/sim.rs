@@ -2,7 +2,7 @@
 //! Test harness: a target and an updated endpoint with simulated encoders, a simulated switching
 //! core and a network in between that the test controls (delivery order, loss, duplicates).
 //!
-//! Both encoders output frame `n` at time `n * PERIOD`; the target's keyframes follow its GOP,
+//! Both encoders output frame `n` at time `(n - start + 25) * PERIOD`; the target's keyframes follow its GOP,
 //! the updated encoder's follow its own GOP plus the keyframes the glue asks for (unless told to
 //! ignore some requests). The switch happens at a scheduled frame when the updated encoder's frame
 //! there is a keyframe, else the simulated core reports the switch as failed, as `SwitchCore`
@@ -36,6 +36,12 @@ pub fn config_no_retransmit() -> Config {
     }
 }
 
+/// Frame `n`'s output time: frames since `origin`, plus one second, in periods.
+fn time_of(origin: FrameIndex, n: FrameIndex) -> Nanos {
+    let frames = Nanos::try_from(n.saturating_sub(origin)).unwrap_or(0);
+    (frames + 25) * PERIOD
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight {
     pub to: Role,
@@ -47,6 +53,8 @@ pub struct Sim {
     pub target: TargetEndpoint,
     pub updated: UpdatedEndpoint,
     pub now: Nanos,
+    /// The frame the simulation started at (times count from it).
+    pub origin: FrameIndex,
     /// The last frame both encoders output.
     pub frame: FrameIndex,
     pub target_gop: i64,
@@ -62,6 +70,8 @@ pub struct Sim {
     pub in_flight: Vec<InFlight>,
     /// Every non-Send action, with the side that produced it.
     pub events: Vec<(Role, Action)>,
+    /// Each side's position (as its sync info says) when it reported `Negotiated`.
+    pub positions_at_agreement: Vec<(Role, Agreement, Option<BranchPosition>)>,
     /// Every message sent, in order.
     pub sent: Vec<Message>,
     /// Automatic delivery (`settle`, `run`) drops messages for which this returns true.
@@ -77,7 +87,7 @@ impl Sim {
         start: FrameIndex,
     ) -> Self {
         let mut target = TargetEndpoint::new(target_config);
-        let now = Nanos::try_from(start).unwrap_or(0) * PERIOD;
+        let now = time_of(start, start);
         target.on_frame(start, start % 30 == 0, now);
         let mut out = Vec::new();
         let updated = UpdatedEndpoint::start(7, criteria, updated_config, now, &mut out);
@@ -85,6 +95,7 @@ impl Sim {
             target,
             updated,
             now,
+            origin: start,
             frame: start,
             target_gop: 30,
             updated_gop: 1_000_000,
@@ -95,6 +106,7 @@ impl Sim {
             switched_at: None,
             in_flight: Vec::new(),
             events: Vec::new(),
+            positions_at_agreement: Vec::new(),
             sent: Vec::new(),
             drop_filter: |_, _| false,
         };
@@ -130,6 +142,14 @@ impl Sim {
                         }
                         // The glue cancels a pending switch when a handover fails.
                         Action::Failed(_) => self.scheduled_switch = None,
+                        Action::Negotiated(agreement) => {
+                            let position = match from {
+                                Role::Target => self.target.sync_info().position,
+                                Role::Updated => self.updated.sync_info().position,
+                            };
+                            self.positions_at_agreement
+                                .push((from, agreement, position));
+                        }
                         _ => {}
                     }
                     self.events.push((from, other));
@@ -199,7 +219,7 @@ impl Sim {
     pub fn step(&mut self) {
         self.frame += 1;
         let n = self.frame;
-        self.now = Nanos::try_from(n).unwrap_or(0) * PERIOD;
+        self.now = time_of(self.origin, n);
         self.target.on_frame(n, n % self.target_gop == 0, self.now);
         let mut out = Vec::new();
         let updated_key = self.updated_keyframe(n);

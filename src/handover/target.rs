@@ -43,6 +43,8 @@ struct Session {
     agreed: Option<FrameIndex>,
     /// Frames up to the one missed last are out.
     not_before: Option<FrameIndex>,
+    /// The target's last frame when it sent the current proposal.
+    proposed_at: Option<FrameIndex>,
     /// Armed: when this branch reached the agreed frame (the peer's verdict is due from then).
     reached_agreed: bool,
     own_done: Option<FrameIndex>,
@@ -62,6 +64,9 @@ pub struct TargetEndpoint {
     branch: Branch,
     link: Link,
     session: Option<Session>,
+    /// Frames the branch advanced during the slowest proposal round trip so far (at least the
+    /// lead): the headroom a proposal leaves so that it still holds when the answer arrives.
+    round_trip: i64,
 }
 
 impl TargetEndpoint {
@@ -71,6 +76,7 @@ impl TargetEndpoint {
             branch: Branch::default(),
             link: Link::new(),
             session: None,
+            round_trip: config.lead(),
         }
     }
 
@@ -122,10 +128,26 @@ impl TargetEndpoint {
         }
     }
 
+    /// The earliest frame the target proposes now: its last frame plus the lead plus the
+    /// round-trip headroom.
     fn earliest(&self) -> Option<FrameIndex> {
+        self.commit_bound()
+            .map(|bound| bound.saturating_add(self.round_trip))
+    }
+
+    /// The earliest frame the target commits to now: its last frame plus the lead.
+    fn commit_bound(&self) -> Option<FrameIndex> {
         self.branch
             .last_frame()
             .map(|last| last.saturating_add(self.config.lead()))
+    }
+
+    /// An answer to the proposal arrived: the branch advanced this much since it was sent.
+    fn measure_round_trip(&mut self) {
+        let sent_at = self.session.as_ref().and_then(|s| s.proposed_at);
+        if let (Some(sent_at), Some(last)) = (sent_at, self.branch.last_frame()) {
+            self.round_trip = self.round_trip.max(last.saturating_sub(sent_at));
+        }
     }
 
     /// The next time [`tick`](Self::tick) has something to do.
@@ -225,6 +247,7 @@ impl TargetEndpoint {
             agreed: None,
             not_before: None,
             reached_agreed: false,
+            proposed_at: None,
             own_done: None,
             peer_done: None,
             failure: None,
@@ -263,15 +286,19 @@ impl TargetEndpoint {
                 self.propose(message, None, now, out);
             }
             (Phase::Proposing, Body::Accept { round: r, frame: f }) if r == round => {
-                if Some(f) == frame {
-                    self.confirm(message, f, now, out);
-                } else {
+                self.measure_round_trip();
+                if Some(f) != frame {
                     self.fail(
                         FailureReason::ProtocolError(ProtocolViolation::FrameMismatch),
                         Role::Target,
                         true,
                         out,
                     );
+                } else if self.acceptable(f) {
+                    self.confirm(message, f, now, out);
+                } else {
+                    // The target moved on while the proposal travelled: a later frame.
+                    self.propose(message, Some(f), now, out);
                 }
             }
             (
@@ -280,6 +307,7 @@ impl TargetEndpoint {
                     round: r, frame: f, ..
                 },
             ) if r == round => {
+                self.measure_round_trip();
                 if self.acceptable(f) {
                     self.confirm(message, f, now, out);
                 } else {
@@ -331,22 +359,22 @@ impl TargetEndpoint {
         }
     }
 
-    /// Whether the target can hand over at `frame` (a counter-proposal) as things are now.
+    /// Whether the target can commit to `frame` (accepted or counter-proposed) as things are now.
     fn acceptable(&self, frame: FrameIndex) -> bool {
         let Some(s) = self.session.as_ref() else {
             return false;
         };
         is_aligned(frame, s.criteria.alignment)
             && self
-                .bounds()
+                .bounds(self.commit_bound())
                 .into_iter()
                 .flatten()
                 .all(|bound| frame >= bound)
     }
 
-    /// Every lower bound the target knows: its own earliest frame, the updated side's earliest,
+    /// Every lower bound the target knows: `own` (its own bound), the updated side's earliest,
     /// the updated branch's first frame plus the delay, and after a miss the frame after it.
-    fn bounds(&self) -> [Option<FrameIndex>; 4] {
+    fn bounds(&self, own: Option<FrameIndex>) -> [Option<FrameIndex>; 4] {
         let Some(s) = self.session.as_ref() else {
             return [None; 4];
         };
@@ -356,7 +384,7 @@ impl TargetEndpoint {
                 .saturating_add(i64::from(s.criteria.delay_frames))
         });
         [
-            self.earliest(),
+            own,
             peer.and_then(|p| p.earliest_frame),
             start_plus_delay,
             s.not_before,
@@ -377,7 +405,11 @@ impl TargetEndpoint {
         };
         let criteria = s.criteria;
         let exhausted = s.rounds_in_attempt >= self.config.max_rounds.max(1);
-        let bounds = self.bounds().into_iter().chain([at_least]).flatten();
+        let bounds = self
+            .bounds(self.earliest())
+            .into_iter()
+            .chain([at_least])
+            .flatten();
         let frame = handover_frame(&criteria, bounds);
         let (Some(frame), false) = (frame, exhausted) else {
             self.fail(FailureReason::NoAgreement, Role::Target, true, out);
@@ -390,6 +422,7 @@ impl TargetEndpoint {
         s.rounds_in_attempt += 1;
         s.phase = Phase::Proposing;
         s.frame = Some(frame);
+        s.proposed_at = self.branch.last_frame();
         let round = s.round;
         let proposal = self.message(Body::Propose { round, frame });
         self.link.answer_and_request(

@@ -82,8 +82,9 @@ fn any_frame_when_alignment_is_zero_or_one() {
         let mut sim = Sim::new(criteria(0, alignment), config(), config(), 500);
         sim.run(100);
         let at = sim.assert_complete();
-        // Updated ready at 501 → earliest 501 + lead 3.
-        assert_eq!(at, 504);
+        // Updated ready at 501 → proposed at 501 + lead 3 + round-trip headroom 3 (the lead
+        // until a round trip is measured).
+        assert_eq!(at, 507);
     }
 }
 
@@ -565,10 +566,11 @@ fn counter_proposal_when_the_updated_encoder_moved_on_and_the_target_re_proposes
         propose.message.body,
         Body::Propose {
             round: 1,
-            frame: 304
+            frame: 307
         }
     );
-    // The proposal is slow: the updated encoder is at 303 when it arrives, 304 is too close.
+    // 301 + lead 3 + headroom 3. The proposal is slow: the updated encoder is at 303 when it
+    // arrives; 307 leaves less than lead + headroom.
     sim.step();
     sim.step();
     sim.in_flight.insert(0, propose);
@@ -576,20 +578,21 @@ fn counter_proposal_when_the_updated_encoder_moved_on_and_the_target_re_proposes
     assert!(matches!(
         counter.message.body,
         Body::Counter {
-            frame: 306,
+            frame: 309,
             reason: CounterReason::Position,
             ..
         }
     ));
-    // The counter is slow too: the target is at 307 when it arrives and proposes again.
+    // The counter is slow too: the target is at 307 when it arrives, 309 is within its lead; it
+    // proposes again with the round trip it measured (6 frames) as headroom: 307 + 3 + 6.
     for _ in 0..4 {
         sim.step();
     }
     sim.in_flight.insert(0, counter);
     sim.run(300);
     let rounds = proposals(&sim);
-    assert_eq!(rounds, [(1, 304), (2, 310)]);
-    assert_eq!(sim.assert_complete(), 310);
+    assert_eq!(rounds, [(1, 307), (2, 316)]);
+    assert_eq!(sim.assert_complete(), 316);
 }
 
 #[test]
@@ -684,7 +687,7 @@ fn confirmation_after_the_frame_passed_renegotiates() {
     assert!(
         sim.events_of(Role::Updated)
             .contains(&Action::KeyframeMissed {
-                frame: 4,
+                frame: 7,
                 cause: MissCause::TooLate,
                 attempt: 1,
             })

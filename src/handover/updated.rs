@@ -40,6 +40,11 @@ pub struct UpdatedEndpoint {
     own_done: Option<FrameIndex>,
     peer_done: Option<FrameIndex>,
     failure: Option<FailureReason>,
+    /// This branch's last frame when its current request was sent.
+    requested_at: Option<FrameIndex>,
+    /// Frames the branch advanced during the slowest round trip so far (at least the lead): the
+    /// headroom its sync info and answers leave so that they still hold at the confirmation.
+    round_trip: i64,
 }
 
 impl UpdatedEndpoint {
@@ -72,6 +77,8 @@ impl UpdatedEndpoint {
             own_done: None,
             peer_done: None,
             failure: None,
+            requested_at: None,
+            round_trip: config.lead(),
         };
         let notify = updated.message(Body::Notify { criteria });
         updated
@@ -130,15 +137,17 @@ impl UpdatedEndpoint {
     }
 
     /// The earliest frame the updated side accepts now, before alignment: its last frame plus the
-    /// lead, its first frame plus the delay, its last keyframe plus the keyframe interval, and
-    /// after a missed frame the frame after it. `None` before its first frame.
+    /// lead plus the round-trip headroom, its first frame plus the delay, its last keyframe plus
+    /// the keyframe interval, and after a missed frame the frame after it. `None` before its
+    /// first frame.
     fn earliest(&self) -> Option<FrameIndex> {
         let p = self.branch.position?;
         let by_key = p
             .last_keyframe
             .map(|key| key.saturating_add(i64::from(self.config.min_keyframe_interval)));
+        let margin = self.config.lead().saturating_add(self.round_trip);
         [
-            Some(p.last_frame.saturating_add(self.config.lead())),
+            Some(p.last_frame.saturating_add(margin)),
             Some(
                 p.first_frame
                     .saturating_add(i64::from(self.criteria.delay_frames)),
@@ -152,11 +161,18 @@ impl UpdatedEndpoint {
     }
 
     /// Whether `frame` meets every criterion of this side now; if not, the first one it misses.
-    fn check(&self, frame: FrameIndex) -> Result<(), CounterReason> {
+    /// With `headroom` (answering a proposal) the frame must also leave room for the round trip
+    /// to the confirmation; without (at the confirmation) the lead is enough.
+    fn check(&self, frame: FrameIndex, headroom: bool) -> Result<(), CounterReason> {
         let Some(p) = self.branch.position else {
             return Err(CounterReason::Position);
         };
-        if frame < p.last_frame.saturating_add(self.config.lead()) {
+        let margin = if headroom {
+            self.config.lead().saturating_add(self.round_trip)
+        } else {
+            self.config.lead()
+        };
+        if frame < p.last_frame.saturating_add(margin) {
             return Err(CounterReason::Position);
         }
         if frame
@@ -242,11 +258,19 @@ impl UpdatedEndpoint {
         }
     }
 
+    /// An answer to this side's request arrived: the branch advanced this much since it was sent.
+    fn measure_round_trip(&mut self) {
+        if let (Some(sent_at), Some(last)) = (self.requested_at.take(), self.branch.last_frame()) {
+            self.round_trip = self.round_trip.max(last.saturating_sub(sent_at));
+        }
+    }
+
     fn send_ready_sync(&mut self, now: Nanos, out: &mut Vec<Action>) {
         if !self.have_peer_sync || self.branch.position.is_none() {
             return;
         }
         self.sent_ready_sync = true;
+        self.requested_at = self.branch.last_frame();
         let sync = self.message(Body::Sync {
             sync: self.sync_info(),
         });
@@ -364,7 +388,8 @@ impl UpdatedEndpoint {
         now: Nanos,
         out: &mut Vec<Action>,
     ) {
-        let body = match self.check(frame) {
+        self.measure_round_trip();
+        let body = match self.check(frame, true) {
             Ok(()) => Body::Accept { round, frame },
             Err(reason) => {
                 let bounds = [Some(frame), self.earliest()].into_iter().flatten();
@@ -385,6 +410,7 @@ impl UpdatedEndpoint {
             _ => frame,
         });
         self.phase = Phase::Answering;
+        self.requested_at = self.branch.last_frame();
         let reply = self.message(body);
         self.link.answer_and_request(
             *proposal,
@@ -400,8 +426,10 @@ impl UpdatedEndpoint {
     fn arm(&mut self, frame: FrameIndex, now: Nanos, out: &mut Vec<Action>) {
         self.link.settle();
         self.attempts = self.attempts.saturating_add(1);
-        if self.branch.last_frame().is_some_and(|last| last >= frame) {
-            // The encoder is already past the frame: no keyframe can be forced there.
+        self.measure_round_trip();
+        if self.check(frame, false).is_err() {
+            // The confirmation came late: the encoder is within its lead of the frame (or past
+            // it), or has keyframed too recently, so a forced keyframe would not land there.
             self.agreed = Some(frame);
             self.miss(frame, MissCause::TooLate, now, out);
             return;
@@ -444,6 +472,7 @@ impl UpdatedEndpoint {
         self.not_before = Some(self.not_before.map_or(after, |b| b.max(after)));
         self.agreed = None;
         self.phase = Phase::Renegotiating;
+        self.requested_at = self.branch.last_frame();
         let renegotiate = self.message(Body::Renegotiate {
             round: self.round,
             missed_frame: frame,
