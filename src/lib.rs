@@ -5,14 +5,17 @@
 //!
 //! - `timecodeparse`: SMPTE ST 12 timecode from H.264/H.265 SEI, upstream metas or running time,
 //!   resolved to UTC, optionally made the stream's timeline.
+//! - `synchronizedswitch`: N redundant branches in, one stream out, every frame exactly once.
 //!
 //! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
-//! [`bitstream`] (SEI/SPS readers) and [`timecode`] (timecode model and the UTC date rule).
+//! [`bitstream`] (SEI/SPS readers), [`timecode`] (timecode model and the UTC date rule),
+//! [`switching`], [`packaging`] and [`handover`] (the encoder handover negotiation).
 
 use gst::glib;
 
 pub mod bitstream;
 pub mod framemeta;
+pub mod handover;
 pub mod packaging;
 pub mod switching;
 pub mod synchronizedswitch;
