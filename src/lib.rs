@@ -6,6 +6,7 @@
 //! - `timecodeparse`: SMPTE ST 12 timecode from H.264/H.265 SEI, upstream metas or running time,
 //!   resolved to UTC, optionally made the stream's timeline.
 //! - `synchronizedswitch`: N redundant branches in, one stream out, every frame exactly once.
+//! - `handoverbin`: replaces a running encoder at a negotiated frame, with no glitch.
 //!
 //! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
 //! [`bitstream`] (SEI/SPS readers), [`timecode`] (timecode model and the UTC date rule),
@@ -16,6 +17,7 @@ use gst::glib;
 pub mod bitstream;
 pub mod framemeta;
 pub mod handover;
+pub mod handoverbin;
 pub mod packaging;
 pub mod switching;
 pub mod synchronizedswitch;
@@ -25,6 +27,7 @@ pub mod timecodeparse;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     timecodeparse::register(plugin)?;
     synchronizedswitch::register(plugin)?;
+    handoverbin::register(plugin)?;
     Ok(())
 }
 
