@@ -1015,3 +1015,33 @@ fn deadlines_are_reported_for_the_glues_clock_waits() {
     assert_eq!(sim.target.next_deadline(), None);
     assert_eq!(PERIOD * 2, config().retransmit_interval_ns);
 }
+
+#[test]
+fn a_stale_notify_of_a_finished_handover_does_not_start_it_again() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.run(300);
+    sim.assert_complete();
+    let notify = sim.sent[0];
+    assert_eq!(notify.body.name(), "notify");
+    let mut out = Vec::new();
+    let mut target = sim.target.clone();
+    target.receive(&notify, sim.now, &mut out);
+    // Answered as a finished handover (ignored: nothing to say to a Notify once complete).
+    assert!(out.is_empty());
+    assert_eq!(target.phase(), Phase::Complete);
+    // And once a later handover ran, an earlier id is ignored too.
+    let mut later = Vec::new();
+    let _next = UpdatedEndpoint::start(8, criteria(0, 0), config(), sim.now, &mut later);
+    let Action::Send(next_notify) = later[0] else {
+        panic!()
+    };
+    let mut out = Vec::new();
+    target.receive(&next_notify, sim.now, &mut out);
+    assert_eq!(target.in_progress().map(|p| p.txn), Some(8));
+    assert!(target.abort(FailureReason::Aborted, &mut Vec::new()));
+    let mut out = Vec::new();
+    target.receive(&notify, sim.now, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(target.txn(), Some(8));
+    assert_eq!(target.phase(), Phase::Failed);
+}
