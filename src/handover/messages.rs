@@ -118,9 +118,9 @@ impl BranchPosition {
 pub struct SyncInfo {
     /// The branch's position; `None` before its first encoded frame.
     pub position: Option<BranchPosition>,
-    /// The earliest handover frame this side accepts now (its position plus its lead, and for the
-    /// updated side also the delay and its keyframe-interval constraint), not yet aligned. `None`:
-    /// not ready (no frame encoded yet).
+    /// The earliest handover frame this side accepts now (its last frame plus its lead and its
+    /// round-trip headroom, and for the updated side also the delay and its keyframe-interval
+    /// constraint), not yet aligned. `None`: not ready (no frame encoded yet).
     pub earliest_frame: Option<FrameIndex>,
     /// The updated branch's caps differ from the target's (other profile, codec_data): the glue
     /// sends them exactly at the handover frame. Always false from the target.

@@ -35,16 +35,27 @@
 //!
 //! The updated side initiates (the seed's claim 2), the target proposes, the updated side accepts
 //! or counter-proposes (its position, its parallel-run delay or its keyframe interval may need a
-//! later frame), and the target confirms. Every frame agreed on is the smallest frame that is
-//! ≥ both sides' earliest frame (their last encoded frame plus [`Config::lead_frames`]), ≥ the
-//! updated branch's first frame plus [`Criteria::delay_frames`], ≥ its last keyframe plus
-//! [`Config::min_keyframe_interval`], after any missed frame, and a multiple of
-//! [`Criteria::alignment`] — see [`handover_frame`].
+//! later frame), and the target confirms. A proposal is the smallest frame that is a multiple of
+//! [`Criteria::alignment`] and ≥ every bound ([`handover_frame`]): each side's last encoded frame
+//! plus [`Config::lead_frames`] plus a round-trip headroom, the updated branch's first frame plus
+//! [`Criteria::delay_frames`], its last keyframe plus [`Config::min_keyframe_interval`], and the
+//! frame after any missed one.
+//!
+//! Each side checks again when it commits, because the branches run on while messages travel:
+//! the target confirms only a frame still ≥ its last frame + lead (else it proposes again), and
+//! the updated side arms only a frame still ≥ its last frame + lead and its keyframe interval
+//! (else it renegotiates, [`MissCause::TooLate`]). The headroom starts at the lead and grows to
+//! the largest round trip measured, in frames the branch advanced between a request and its
+//! answer, so slow links converge instead of bouncing proposals. So at the moment each side
+//! reports [`Action::Negotiated`], the frame meets every criterion for that side's position.
 //!
 //! # Frames and time
 //!
 //! Frames are absolute `i64` numbers computed the same way for both branches by the glue (e.g.
 //! the timecode's UTC instant divided by the frame period, as [`crate::switching::FrameIndex`]).
+//! The criteria are in frames: the glue converts `handover-delay` from nanoseconds with the
+//! stream's frame rate ([`crate::timecode::FrameRate`]), rounding up. Transaction ids (chosen by
+//! the glue for each [`UpdatedEndpoint::start`]) must increase from one handover to the next.
 //! Times are monotonic nanoseconds passed in by the glue (`now`); the machine has no clock. The
 //! glue calls `tick(now)` at [`TargetEndpoint::next_deadline`] / [`UpdatedEndpoint::next_deadline`]
 //! (or on a regular timer).
@@ -283,7 +294,8 @@ pub enum MissCause {
     NotKeyframe,
     /// The updated encoder skipped the agreed frame.
     Skipped,
-    /// The confirmation arrived after the updated encoder had passed the frame.
+    /// The confirmation arrived when the frame no longer met the updated side's criteria: its
+    /// encoder was within the lead of the frame (or past it), or keyframed too recently.
     TooLate,
     /// The switching core reported the scheduled switch as failed.
     SwitchFailed,
