@@ -79,6 +79,50 @@
 //! reports [`Action::Complete`] once it has the peer's; if the peer's never comes within
 //! `reply_timeout_ns` it still completes, with [`Completion::peer_confirmed`] false.
 
+//! # What the glue does (one bin, both endpoints in-process)
+//!
+//! ```text
+//! state: target: TargetEndpoint (for the active branch), updated: Option<UpdatedEndpoint>
+//!
+//! update-encoder(desc):
+//!     if let Some(busy) = target.in_progress() → return FALSE, reason busy.to_string()
+//!     build the updated branch (parse error → FALSE), link it, add it as a switching-core pad
+//!     updated = UpdatedEndpoint::start(next_txn++, criteria_from_properties, config, now, &mut out)
+//!     post handover-requested; dispatch(out)
+//! each encoded frame of a branch (its encoder's src pad, frame number from its timecode):
+//!     target.on_frame(n, keyframe, now) / updated.on_frame(n, keyframe, now, &mut out)
+//! caps of the updated branch differ:        updated.set_caps_changed(true)
+//! updated branch caps negotiation fails / error message from a branch:
+//!     updated.abort(CapsNegotiationFailed / BranchError, &mut out)  (or target.abort(…))
+//! SwitchCore output Switched { to: updated_pad, at, .. }:
+//!     target.handed_over(at, now, &mut out); updated.handed_over(at, now, &mut out)
+//! SwitchCore output SwitchFailed { pad: updated_pad, at, .. }, or schedule_switch refused:
+//!     updated.switch_failed(at, now, &mut out)
+//! clock wait at min(target.next_deadline(), updated.next_deadline()) (or a 10 ms timer):
+//!     target.tick(now, &mut out); updated.tick(now, &mut out)
+//!
+//! dispatch(actions of one side):
+//!     Send(m)                 → the other side's receive(&m, now, &mut out) (another process:
+//!                               m.encode(), and receive_bytes there)
+//!     ScheduleKeyframe{frame} → force-key-unit for frame's running time upstream of the updated encoder
+//!     ScheduleSwitch{frame}   → core.schedule_switch(updated_pad, frame) (Err → switch_failed)
+//!     Negotiated(a)           → from the updated side: post handover-negotiated (frame, timecode,
+//!                               running time computed from a.frame)
+//!     KeyframeMissed{..}      → log / warning; a new Negotiated follows or Failed
+//!     Complete(c)             → from the updated side: post handover-complete; the updated
+//!                               endpoint's into_target() is the next target
+//!     ReleaseTarget           → drain and remove (or keep-target: lower priority) the old branch
+//!     Failed(f)               → from the updated side: post handover-failed (f.reason.as_str());
+//!                               core.request_switch(active_pad) cancels a pending switch; remove
+//!                               the updated branch
+//! ```
+//!
+//! A missed keyframe is invisible to the glue's flow: the updated side reports KeyframeMissed,
+//! renegotiates, and emits a new Negotiated, ScheduleKeyframe and ScheduleSwitch for a later
+//! frame (the switching core's pending switch is replaced); after
+//! [`Config::max_keyframe_attempts`] misses it fails with
+//! [`FailureReason::KeyframeNeverProduced`].
+
 mod endpoint;
 pub mod messages;
 mod target;

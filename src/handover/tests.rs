@@ -233,18 +233,25 @@ fn every_message_delivered_twice_changes_nothing() {
     assert!(sim.updated.stats().duplicates >= 2);
 }
 
-/// Each message kind lost once (its first copy): retransmission on tick recovers every loss.
+/// Each message kind lost once (its first copy), with and without a missed keyframe (which adds
+/// a Renegotiate and a second proposal round): retransmission on tick recovers every loss.
 #[test]
 fn lost_messages_are_recovered_by_retransmission() {
-    for kind in [
+    let kinds = [
         "notify",
         "sync",
         "propose",
         "accept",
         "confirm",
+        "renegotiate",
         "completed",
-    ] {
+    ];
+    for (kind, ignored) in kinds.iter().flat_map(|&k| [(k, 0), (k, 1)]) {
+        if kind == "renegotiate" && ignored == 0 {
+            continue;
+        }
         let mut sim = Sim::new(criteria(10, 25), config(), config(), 3000);
+        sim.ignore_keyframe_requests = ignored;
         let mut lost = 0;
         for _ in 0..400 {
             while !sim.in_flight.is_empty() {
@@ -263,6 +270,7 @@ fn lost_messages_are_recovered_by_retransmission() {
         }
         assert_eq!(lost, 1, "{kind}");
         sim.assert_complete();
+        assert_eq!(sim.negotiated(Role::Updated).len(), 1 + ignored as usize);
         let retransmitted = sim.target.stats().retransmitted + sim.updated.stats().retransmitted;
         assert!(retransmitted >= 1, "{kind}");
     }
@@ -1044,4 +1052,35 @@ fn a_stale_notify_of_a_finished_handover_does_not_start_it_again() {
     assert!(out.is_empty());
     assert_eq!(target.txn(), Some(8));
     assert_eq!(target.phase(), Phase::Failed);
+}
+
+#[test]
+fn timeout_while_renegotiating() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.ignore_keyframe_requests = 1;
+    // The target hears nothing after the missed keyframe.
+    run_filtered(&mut sim, 300, |_, m| m.body.name() != "renegotiate");
+    let u = sim.failure(Role::Updated).expect("updated failed");
+    assert_eq!(u.reason, FailureReason::PeerStalled(Phase::Renegotiating));
+    // The target learns it from the Abort, or times out in Armed (its frame is long past).
+    let t = sim.failure(Role::Target).expect("target failed");
+    assert!(matches!(
+        t.reason,
+        FailureReason::PeerStalled(Phase::Renegotiating | Phase::Armed)
+    ));
+    assert!(sim.switched_at.is_none());
+}
+
+#[test]
+fn changed_caps_are_announced_with_the_agreement() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.updated.set_caps_changed(true);
+    sim.run(300);
+    sim.assert_complete();
+    assert!(sim.negotiated(Role::Updated)[0].caps_changed);
+    assert!(sim.negotiated(Role::Target)[0].caps_changed);
+    assert!(sim.sent.iter().any(|m| matches!(
+        m.body,
+        Body::Sync { sync } if m.sender == Role::Updated && sync.caps_changed
+    )));
 }
