@@ -18,9 +18,8 @@ def rec(op, payload=b""):
 
 
 def frame(n, key=False):
-    # The target reads the payload's first byte's bit 0 as the keyframe flag and the payload as
-    # a big-endian i64: keep frames even (non-key) or odd (key) accordingly.
-    return struct.pack(">q", n)
+    # A big-endian i64 frame, then a flags byte (bit 0: keyframe).
+    return struct.pack(">qB", n, 1 if key else 0)
 
 
 def deliver():
@@ -42,12 +41,16 @@ def sync(first, last, key, earliest, caps=False):
 
 
 def happy(delay, alignment, miss=False):
+    # Both encoders run; the updated one is intra-only here (every frame a keyframe), so the agreed
+    # frame is one. After each frame the switch happens if the agreed frame was reached (an empty
+    # op-6 payload); with `miss` the switching core first reports the scheduled switch as failed
+    # (an empty op-7 payload, once).
     seed = bytes([delay, alignment]) + deliver()
-    for n in range(100, 100 + delay + alignment + 40):
-        seed += rec(2, frame(n)) + rec(3, frame(n)) + deliver() + deliver() + rec(4, b"\x01")
-    seed += rec(6, frame(100 + delay + alignment + 10)) + deliver() + deliver()
-    if miss:
-        seed += rec(7, frame(100 + delay + alignment)) + deliver()
+    for i, n in enumerate(range(100, 100 + delay + alignment + 80)):
+        seed += rec(2, frame(n)) + rec(3, frame(n, key=True)) + deliver() + deliver()
+        if miss and i == 8:
+            seed += rec(7) + deliver() + deliver()
+        seed += rec(6) + deliver() + deliver() + rec(4, b"\x01")
     return seed
 
 

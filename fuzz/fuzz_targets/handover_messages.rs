@@ -7,11 +7,11 @@
 //! | `op % 10` | what happens |
 //! |---|---|
 //! | 0 / 1 | the payload is received as bytes by the target / the updated endpoint |
-//! | 2 / 3 | the target / updated encoder outputs a frame: payload = `i64` frame (or +1), bit 0 of the first byte = keyframe |
+//! | 2 / 3 | the target / updated encoder outputs a frame: payload = `i64` frame, then a byte whose bit 0 = keyframe |
 //! | 4 | time advances by `payload[0]` × 10 ms; both tick |
 //! | 5 | the messages the endpoints sent are delivered to each other (through encode/decode) |
-//! | 6 | the switch happened at the payload's frame (`handed_over` on both) |
-//! | 7 | the switching core reports a failed switch at the payload's frame |
+//! | 6 | the switch happened at the payload's frame (`handed_over` on both); empty payload: at the agreed frame once the target reached it, else nothing |
+//! | 7 | the switching core reports a failed switch at the payload's frame; empty payload: at the agreed frame, if any |
 //! | 8 | one side aborts (bit 0: which) |
 //! | 9 | a new updated endpoint starts (a second request) |
 //!
@@ -68,6 +68,21 @@ impl World {
         );
         self.outcomes.push((side, txn));
     }
+}
+
+fn keyframe(payload: &[u8]) -> bool {
+    payload.get(8).is_some_and(|b| b & 1 != 0)
+}
+
+/// The payload's frame; for an empty payload the agreed frame if there is one (the switch as
+/// scheduled) and, with `reached`, only once the target's frames got there.
+fn switch_frame(payload: &[u8], world: &World, reached: bool) -> Option<FrameIndex> {
+    if !payload.is_empty() {
+        return Some(frame(payload));
+    }
+    let agreed = world.updated.agreed_frame()?;
+    let target_last = world.target.sync_info().position.map(|p| p.last_frame);
+    (!reached || target_last.is_some_and(|last| last >= agreed)).then_some(agreed)
 }
 
 fn frame(payload: &[u8]) -> FrameIndex {
@@ -130,12 +145,14 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             2 => {
-                let key = payload.first().is_some_and(|b| b & 1 != 0);
-                world.target.on_frame(frame(payload), key, now);
+                world
+                    .target
+                    .on_frame(frame(payload), keyframe(payload), now);
             }
             3 => {
-                let key = payload.first().is_some_and(|b| b & 1 != 0);
-                world.updated.on_frame(frame(payload), key, now, &mut out);
+                world
+                    .updated
+                    .on_frame(frame(payload), keyframe(payload), now, &mut out);
                 world.route(Role::Updated, out);
             }
             4 => {
@@ -163,16 +180,19 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             6 => {
-                let at = frame(payload);
-                world.target.handed_over(at, now, &mut out);
-                world.route(Role::Target, out);
-                let mut out = Vec::new();
-                world.updated.handed_over(at, now, &mut out);
-                world.route(Role::Updated, out);
+                if let Some(at) = switch_frame(payload, &world, true) {
+                    world.target.handed_over(at, now, &mut out);
+                    world.route(Role::Target, out);
+                    let mut out = Vec::new();
+                    world.updated.handed_over(at, now, &mut out);
+                    world.route(Role::Updated, out);
+                }
             }
             7 => {
-                world.updated.switch_failed(frame(payload), now, &mut out);
-                world.route(Role::Updated, out);
+                if let Some(at) = switch_frame(payload, &world, false) {
+                    world.updated.switch_failed(at, now, &mut out);
+                    world.route(Role::Updated, out);
+                }
             }
             8 => {
                 if payload.first().is_some_and(|b| b & 1 != 0) {
