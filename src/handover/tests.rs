@@ -1084,3 +1084,16 @@ fn changed_caps_are_announced_with_the_agreement() {
         Body::Sync { sync } if m.sender == Role::Updated && sync.caps_changed
     )));
 }
+
+/// Found by fuzzing: a branch at the very end of the frame range still sends decodable messages
+/// (its earliest frame saturates at the last frame).
+#[test]
+fn sync_info_at_the_end_of_the_frame_range_round_trips() {
+    let mut out = Vec::new();
+    let mut updated = UpdatedEndpoint::start(1, criteria(0, 0), config(), 0, &mut out);
+    updated.on_frame(i64::MAX, false, 0, &mut out);
+    let sync = updated.sync_info();
+    assert_eq!(sync.earliest_frame, Some(i64::MAX));
+    let message = msg(Role::Updated, Body::Sync { sync });
+    assert_eq!(Message::decode(&message.encode()), Ok(message));
+}
