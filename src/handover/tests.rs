@@ -1097,3 +1097,66 @@ fn sync_info_at_the_end_of_the_frame_range_round_trips() {
     let message = msg(Role::Updated, Body::Sync { sync });
     assert_eq!(Message::decode(&message.encode()), Ok(message));
 }
+
+#[test]
+fn no_agreement_after_max_rounds() {
+    let mut target_config = config_no_retransmit();
+    target_config.max_rounds = 1;
+    let mut sim = Sim::new(criteria(0, 0), target_config, config_no_retransmit(), 300);
+    sim.settle();
+    sim.step();
+    // The proposal and the counter are both slow: the target would need a second round.
+    let propose = sim.deliver_until("propose").expect("propose");
+    sim.step();
+    sim.step();
+    sim.in_flight.insert(0, propose);
+    let counter = sim.deliver_until("counter").expect("counter");
+    for _ in 0..4 {
+        sim.step();
+    }
+    sim.in_flight.insert(0, counter);
+    sim.run(300);
+    let t = sim.failure(Role::Target).expect("target failed");
+    assert_eq!(
+        (t.reason, t.by, t.phase),
+        (FailureReason::NoAgreement, Role::Target, Phase::Proposing)
+    );
+    assert_eq!(
+        sim.failure(Role::Updated).map(|f| (f.reason, f.by)),
+        Some((FailureReason::NoAgreement, Role::Target))
+    );
+    assert!(sim.switched_at.is_none());
+}
+
+#[test]
+fn a_confirmation_of_another_frame_is_a_protocol_error() {
+    let mut sim = Sim::new(criteria(0, 0), config(), config(), 0);
+    sim.settle();
+    sim.step();
+    let confirm = sim.deliver_until("confirm").expect("confirm");
+    let Body::Confirm { round, frame } = confirm.message.body else {
+        panic!()
+    };
+    let forged = Message {
+        body: Body::Confirm {
+            round,
+            frame: frame + 1,
+        },
+        ..confirm.message
+    };
+    let mut out = Vec::new();
+    sim.updated.receive(&forged, sim.now, &mut out);
+    sim.route(Role::Updated, out);
+    let reason = FailureReason::ProtocolError(ProtocolViolation::FrameMismatch);
+    assert_eq!(sim.failure(Role::Updated).map(|f| f.reason), Some(reason));
+    sim.settle();
+    assert_eq!(
+        sim.failure(Role::Target).map(|f| (f.reason, f.by)),
+        Some((reason, Role::Updated))
+    );
+    assert!(
+        !sim.events_of(Role::Updated)
+            .iter()
+            .any(|a| matches!(a, Action::ScheduleSwitch { .. }))
+    );
+}
