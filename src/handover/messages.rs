@@ -31,7 +31,7 @@
 //! Decoding checks everything and never panics: the magic, the version (the first 5 bytes keep
 //! their meaning in every version, so an unsupported version is reported as such), the kind, that
 //! the sender role may send that kind, that the declared length is exactly the rest of the input,
-//! and every field's range (booleans 0/1, known codes, `first ≤ keyframe ≤ last < earliest`).
+//! and every field's range (booleans 0/1, known codes, `first ≤ keyframe ≤ last ≤ earliest`).
 //! The encoding is canonical: `encode(decode(b)) == b` for every `b` that decodes.
 
 use std::fmt;
@@ -118,9 +118,9 @@ impl BranchPosition {
 pub struct SyncInfo {
     /// The branch's position; `None` before its first encoded frame.
     pub position: Option<BranchPosition>,
-    /// The earliest handover frame this side accepts now (its position plus its lead, and for the
-    /// updated side also the delay and its keyframe-interval constraint), not yet aligned. `None`:
-    /// not ready (no frame encoded yet).
+    /// The earliest handover frame this side accepts now (its last frame plus its lead and its
+    /// round-trip headroom, and for the updated side also the delay and its keyframe-interval
+    /// constraint), not yet aligned. `None`: not ready (no frame encoded yet).
     pub earliest_frame: Option<FrameIndex>,
     /// The updated branch's caps differ from the target's (other profile, codec_data): the glue
     /// sends them exactly at the handover frame. Always false from the target.
@@ -506,8 +506,9 @@ fn read_sync(r: &mut Reader<'_>) -> Result<SyncInfo, DecodeError> {
     let earliest_frame = if flags & SYNC_EARLIEST != 0 {
         let earliest = r.i64()?;
         match position {
-            Some(p) if earliest > p.last_frame => Some(earliest),
-            Some(_) => return Err(DecodeError::InvalidField("sync earliest frame not ahead")),
+            // Equal only where frame numbers saturate at `i64::MAX`.
+            Some(p) if earliest >= p.last_frame => Some(earliest),
+            Some(_) => return Err(DecodeError::InvalidField("sync earliest frame behind")),
             None => return Err(DecodeError::InvalidField("sync ready without position")),
         }
     } else {

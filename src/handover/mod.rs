@@ -35,16 +35,27 @@
 //!
 //! The updated side initiates (the seed's claim 2), the target proposes, the updated side accepts
 //! or counter-proposes (its position, its parallel-run delay or its keyframe interval may need a
-//! later frame), and the target confirms. Every frame agreed on is the smallest frame that is
-//! ≥ both sides' earliest frame (their last encoded frame plus [`Config::lead_frames`]), ≥ the
-//! updated branch's first frame plus [`Criteria::delay_frames`], ≥ its last keyframe plus
-//! [`Config::min_keyframe_interval`], after any missed frame, and a multiple of
-//! [`Criteria::alignment`] — see [`handover_frame`].
+//! later frame), and the target confirms. A proposal is the smallest frame that is a multiple of
+//! [`Criteria::alignment`] and ≥ every bound ([`handover_frame`]): each side's last encoded frame
+//! plus [`Config::lead_frames`] plus a round-trip headroom, the updated branch's first frame plus
+//! [`Criteria::delay_frames`], its last keyframe plus [`Config::min_keyframe_interval`], and the
+//! frame after any missed one.
+//!
+//! Each side checks again when it commits, because the branches run on while messages travel:
+//! the target confirms only a frame still ≥ its last frame + lead (else it proposes again), and
+//! the updated side arms only a frame still ≥ its last frame + lead and its keyframe interval
+//! (else it renegotiates, [`MissCause::TooLate`]). The headroom starts at the lead and grows to
+//! the largest round trip measured, in frames the branch advanced between a request and its
+//! answer, so slow links converge instead of bouncing proposals. So at the moment each side
+//! reports [`Action::Negotiated`], the frame meets every criterion for that side's position.
 //!
 //! # Frames and time
 //!
 //! Frames are absolute `i64` numbers computed the same way for both branches by the glue (e.g.
 //! the timecode's UTC instant divided by the frame period, as [`crate::switching::FrameIndex`]).
+//! The criteria are in frames: the glue converts `handover-delay` from nanoseconds with the
+//! stream's frame rate ([`crate::timecode::FrameRate`]), rounding up. Transaction ids (chosen by
+//! the glue for each [`UpdatedEndpoint::start`]) must increase from one handover to the next.
 //! Times are monotonic nanoseconds passed in by the glue (`now`); the machine has no clock. The
 //! glue calls `tick(now)` at [`TargetEndpoint::next_deadline`] / [`UpdatedEndpoint::next_deadline`]
 //! (or on a regular timer).
@@ -67,6 +78,50 @@
 //! `Switched` output): from then on the handover cannot fail. Each side sends `Completed` and
 //! reports [`Action::Complete`] once it has the peer's; if the peer's never comes within
 //! `reply_timeout_ns` it still completes, with [`Completion::peer_confirmed`] false.
+
+//! # What the glue does (one bin, both endpoints in-process)
+//!
+//! ```text
+//! state: target: TargetEndpoint (for the active branch), updated: Option<UpdatedEndpoint>
+//!
+//! update-encoder(desc):
+//!     if let Some(busy) = target.in_progress() → return FALSE, reason busy.to_string()
+//!     build the updated branch (parse error → FALSE), link it, add it as a switching-core pad
+//!     updated = UpdatedEndpoint::start(next_txn++, criteria_from_properties, config, now, &mut out)
+//!     post handover-requested; dispatch(out)
+//! each encoded frame of a branch (its encoder's src pad, frame number from its timecode):
+//!     target.on_frame(n, keyframe, now) / updated.on_frame(n, keyframe, now, &mut out)
+//! caps of the updated branch differ:        updated.set_caps_changed(true)
+//! updated branch caps negotiation fails / error message from a branch:
+//!     updated.abort(CapsNegotiationFailed / BranchError, &mut out)  (or target.abort(…))
+//! SwitchCore output Switched { to: updated_pad, at, .. }:
+//!     target.handed_over(at, now, &mut out); updated.handed_over(at, now, &mut out)
+//! SwitchCore output SwitchFailed { pad: updated_pad, at, .. }, or schedule_switch refused:
+//!     updated.switch_failed(at, now, &mut out)
+//! clock wait at min(target.next_deadline(), updated.next_deadline()) (or a 10 ms timer):
+//!     target.tick(now, &mut out); updated.tick(now, &mut out)
+//!
+//! dispatch(actions of one side):
+//!     Send(m)                 → the other side's receive(&m, now, &mut out) (another process:
+//!                               m.encode(), and receive_bytes there)
+//!     ScheduleKeyframe{frame} → force-key-unit for frame's running time upstream of the updated encoder
+//!     ScheduleSwitch{frame}   → core.schedule_switch(updated_pad, frame) (Err → switch_failed)
+//!     Negotiated(a)           → from the updated side: post handover-negotiated (frame, timecode,
+//!                               running time computed from a.frame)
+//!     KeyframeMissed{..}      → log / warning; a new Negotiated follows or Failed
+//!     Complete(c)             → from the updated side: post handover-complete; the updated
+//!                               endpoint's into_target() is the next target
+//!     ReleaseTarget           → drain and remove (or keep-target: lower priority) the old branch
+//!     Failed(f)               → from the updated side: post handover-failed (f.reason.as_str());
+//!                               core.request_switch(active_pad) cancels a pending switch; remove
+//!                               the updated branch
+//! ```
+//!
+//! A missed keyframe is invisible to the glue's flow: the updated side reports KeyframeMissed,
+//! renegotiates, and emits a new Negotiated, ScheduleKeyframe and ScheduleSwitch for a later
+//! frame (the switching core's pending switch is replaced); after
+//! [`Config::max_keyframe_attempts`] misses it fails with
+//! [`FailureReason::KeyframeNeverProduced`].
 
 mod endpoint;
 pub mod messages;
@@ -283,7 +338,8 @@ pub enum MissCause {
     NotKeyframe,
     /// The updated encoder skipped the agreed frame.
     Skipped,
-    /// The confirmation arrived after the updated encoder had passed the frame.
+    /// The confirmation arrived when the frame no longer met the updated side's criteria: its
+    /// encoder was within the lead of the frame (or past it), or keyframed too recently.
     TooLate,
     /// The switching core reported the scheduled switch as failed.
     SwitchFailed,

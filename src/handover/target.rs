@@ -226,6 +226,9 @@ impl TargetEndpoint {
                     self.link.stats.ignored += 1;
                 }
             }
+            // Transaction ids increase from one handover to the next: a Notify of an older one is
+            // a stale retransmission and must not start that handover again.
+            Some((txn, _)) if message.txn <= txn => self.link.stats.ignored += 1,
             _ => match message.body {
                 Body::Notify { criteria } => self.start(message, criteria, now, out),
                 _ => self.link.stats.ignored += 1,

@@ -233,18 +233,25 @@ fn every_message_delivered_twice_changes_nothing() {
     assert!(sim.updated.stats().duplicates >= 2);
 }
 
-/// Each message kind lost once (its first copy): retransmission on tick recovers every loss.
+/// Each message kind lost once (its first copy), with and without a missed keyframe (which adds
+/// a Renegotiate and a second proposal round): retransmission on tick recovers every loss.
 #[test]
 fn lost_messages_are_recovered_by_retransmission() {
-    for kind in [
+    let kinds = [
         "notify",
         "sync",
         "propose",
         "accept",
         "confirm",
+        "renegotiate",
         "completed",
-    ] {
+    ];
+    for (kind, ignored) in kinds.iter().flat_map(|&k| [(k, 0), (k, 1)]) {
+        if kind == "renegotiate" && ignored == 0 {
+            continue;
+        }
         let mut sim = Sim::new(criteria(10, 25), config(), config(), 3000);
+        sim.ignore_keyframe_requests = ignored;
         let mut lost = 0;
         for _ in 0..400 {
             while !sim.in_flight.is_empty() {
@@ -263,6 +270,7 @@ fn lost_messages_are_recovered_by_retransmission() {
         }
         assert_eq!(lost, 1, "{kind}");
         sim.assert_complete();
+        assert_eq!(sim.negotiated(Role::Updated).len(), 1 + ignored as usize);
         let retransmitted = sim.target.stats().retransmitted + sim.updated.stats().retransmitted;
         assert!(retransmitted >= 1, "{kind}");
     }
@@ -1014,4 +1022,141 @@ fn deadlines_are_reported_for_the_glues_clock_waits() {
     );
     assert_eq!(sim.target.next_deadline(), None);
     assert_eq!(PERIOD * 2, config().retransmit_interval_ns);
+}
+
+#[test]
+fn a_stale_notify_of_a_finished_handover_does_not_start_it_again() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.run(300);
+    sim.assert_complete();
+    let notify = sim.sent[0];
+    assert_eq!(notify.body.name(), "notify");
+    let mut out = Vec::new();
+    let mut target = sim.target.clone();
+    target.receive(&notify, sim.now, &mut out);
+    // Answered as a finished handover (ignored: nothing to say to a Notify once complete).
+    assert!(out.is_empty());
+    assert_eq!(target.phase(), Phase::Complete);
+    // And once a later handover ran, an earlier id is ignored too.
+    let mut later = Vec::new();
+    let _next = UpdatedEndpoint::start(8, criteria(0, 0), config(), sim.now, &mut later);
+    let Action::Send(next_notify) = later[0] else {
+        panic!()
+    };
+    let mut out = Vec::new();
+    target.receive(&next_notify, sim.now, &mut out);
+    assert_eq!(target.in_progress().map(|p| p.txn), Some(8));
+    assert!(target.abort(FailureReason::Aborted, &mut Vec::new()));
+    let mut out = Vec::new();
+    target.receive(&notify, sim.now, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(target.txn(), Some(8));
+    assert_eq!(target.phase(), Phase::Failed);
+}
+
+#[test]
+fn timeout_while_renegotiating() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.ignore_keyframe_requests = 1;
+    // The target hears nothing after the missed keyframe.
+    run_filtered(&mut sim, 300, |_, m| m.body.name() != "renegotiate");
+    let u = sim.failure(Role::Updated).expect("updated failed");
+    assert_eq!(u.reason, FailureReason::PeerStalled(Phase::Renegotiating));
+    // The target learns it from the Abort, or times out in Armed (its frame is long past).
+    let t = sim.failure(Role::Target).expect("target failed");
+    assert!(matches!(
+        t.reason,
+        FailureReason::PeerStalled(Phase::Renegotiating | Phase::Armed)
+    ));
+    assert!(sim.switched_at.is_none());
+}
+
+#[test]
+fn changed_caps_are_announced_with_the_agreement() {
+    let mut sim = Sim::new(criteria(10, 25), config(), config(), 0);
+    sim.updated.set_caps_changed(true);
+    sim.run(300);
+    sim.assert_complete();
+    assert!(sim.negotiated(Role::Updated)[0].caps_changed);
+    assert!(sim.negotiated(Role::Target)[0].caps_changed);
+    assert!(sim.sent.iter().any(|m| matches!(
+        m.body,
+        Body::Sync { sync } if m.sender == Role::Updated && sync.caps_changed
+    )));
+}
+
+/// Found by fuzzing: a branch at the very end of the frame range still sends decodable messages
+/// (its earliest frame saturates at the last frame).
+#[test]
+fn sync_info_at_the_end_of_the_frame_range_round_trips() {
+    let mut out = Vec::new();
+    let mut updated = UpdatedEndpoint::start(1, criteria(0, 0), config(), 0, &mut out);
+    updated.on_frame(i64::MAX, false, 0, &mut out);
+    let sync = updated.sync_info();
+    assert_eq!(sync.earliest_frame, Some(i64::MAX));
+    let message = msg(Role::Updated, Body::Sync { sync });
+    assert_eq!(Message::decode(&message.encode()), Ok(message));
+}
+
+#[test]
+fn no_agreement_after_max_rounds() {
+    let mut target_config = config_no_retransmit();
+    target_config.max_rounds = 1;
+    let mut sim = Sim::new(criteria(0, 0), target_config, config_no_retransmit(), 300);
+    sim.settle();
+    sim.step();
+    // The proposal and the counter are both slow: the target would need a second round.
+    let propose = sim.deliver_until("propose").expect("propose");
+    sim.step();
+    sim.step();
+    sim.in_flight.insert(0, propose);
+    let counter = sim.deliver_until("counter").expect("counter");
+    for _ in 0..4 {
+        sim.step();
+    }
+    sim.in_flight.insert(0, counter);
+    sim.run(300);
+    let t = sim.failure(Role::Target).expect("target failed");
+    assert_eq!(
+        (t.reason, t.by, t.phase),
+        (FailureReason::NoAgreement, Role::Target, Phase::Proposing)
+    );
+    assert_eq!(
+        sim.failure(Role::Updated).map(|f| (f.reason, f.by)),
+        Some((FailureReason::NoAgreement, Role::Target))
+    );
+    assert!(sim.switched_at.is_none());
+}
+
+#[test]
+fn a_confirmation_of_another_frame_is_a_protocol_error() {
+    let mut sim = Sim::new(criteria(0, 0), config(), config(), 0);
+    sim.settle();
+    sim.step();
+    let confirm = sim.deliver_until("confirm").expect("confirm");
+    let Body::Confirm { round, frame } = confirm.message.body else {
+        panic!()
+    };
+    let forged = Message {
+        body: Body::Confirm {
+            round,
+            frame: frame + 1,
+        },
+        ..confirm.message
+    };
+    let mut out = Vec::new();
+    sim.updated.receive(&forged, sim.now, &mut out);
+    sim.route(Role::Updated, out);
+    let reason = FailureReason::ProtocolError(ProtocolViolation::FrameMismatch);
+    assert_eq!(sim.failure(Role::Updated).map(|f| f.reason), Some(reason));
+    sim.settle();
+    assert_eq!(
+        sim.failure(Role::Target).map(|f| (f.reason, f.by)),
+        Some((reason, Role::Updated))
+    );
+    assert!(
+        !sim.events_of(Role::Updated)
+            .iter()
+            .any(|a| matches!(a, Action::ScheduleSwitch { .. }))
+    );
 }

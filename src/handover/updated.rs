@@ -48,8 +48,10 @@ pub struct UpdatedEndpoint {
 }
 
 impl UpdatedEndpoint {
-    /// Starts handover `txn` (unique per handover, e.g. a counter of the element) with `criteria`:
-    /// sends Notify. The updated branch needs to encode frames from now on.
+    /// Starts handover `txn` with `criteria`: sends Notify. Transaction ids must increase from one
+    /// handover to the next towards the same target (e.g. a counter of the element, or a
+    /// timestamp across processes): the target ignores a Notify whose id is not above the last
+    /// one it saw, as a stale retransmission. The updated branch needs to encode frames from now on.
     pub fn start(
         txn: u64,
         criteria: Criteria,
