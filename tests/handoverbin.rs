@@ -194,3 +194,227 @@ fn one_handover_switches_exactly_at_the_negotiated_keyframe() {
         "keyframe at the handover frame"
     );
 }
+
+const X264_SETTINGS: [&str; 2] = [
+    "x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=100",
+    "x264enc tune=zerolatency speed-preset=superfast bitrate=600 key-int-max=100 ! h264parse",
+];
+
+#[test]
+fn fifty_consecutive_live_handovers_are_seamless() {
+    // One live run; a new handover is requested as soon as the previous one completed,
+    // alternating two x264enc settings, and once openh264enc.
+    let frames = 1300;
+    let requested = Arc::new(Mutex::new(0u32));
+    let observed = {
+        let requested = requested.clone();
+        run(
+            frames,
+            X264_SETTINGS[0],
+            |hb| {
+                hb.set_property("handover-delay", 0u64);
+                hb.set_property("lead-frames", 4u32);
+            },
+            move |hb, index| {
+                let mut n = requested.lock().unwrap();
+                let phase = hb.property::<String>("phase");
+                let idle = matches!(phase.as_str(), "idle" | "complete" | "failed");
+                if *n < 50 && index >= 5 && idle {
+                    let description = if *n == 25 {
+                        "openh264enc ! h264parse"
+                    } else {
+                        X264_SETTINGS[(*n as usize + 1) % 2]
+                    };
+                    let ok: bool = hb.emit_by_name("update-encoder", &[&description]);
+                    assert!(ok, "{}", hb.property::<String>("last-refusal"));
+                    *n += 1;
+                }
+            },
+        )
+    };
+    check_continuous(&observed, i64::from(frames));
+    let complete: Vec<i64> = observed
+        .messages
+        .iter()
+        .filter(|m| m.0 == "handover-complete")
+        .map(|m| m.1)
+        .collect();
+    let failed: Vec<&(String, i64, String)> = observed
+        .messages
+        .iter()
+        .filter(|m| m.0 == "handover-failed")
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(complete.len(), 50, "{:?}", observed.messages);
+    // Each handover: requested, negotiated, complete, in that order, and the first frame of the
+    // updated branch is a keyframe at the negotiated frame.
+    let mut last_negotiated = None;
+    for m in &observed.messages {
+        match m.0.as_str() {
+            "handover-negotiated" => last_negotiated = Some(m.1),
+            "handover-complete" => {
+                assert_eq!(
+                    Some(m.1),
+                    last_negotiated,
+                    "complete at the negotiated frame"
+                );
+                assert!(observed.encoded[m.1 as usize].1, "keyframe at {}", m.1);
+                last_negotiated = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs one handover to `description` (or to an application's element) that is expected to
+/// fail with `reason`; the output must carry on from the target with nothing lost.
+fn failing_handover(
+    update: impl Fn(&gst::Element) -> bool + Send + Sync + 'static,
+    configure: impl FnOnce(&gst::Element),
+    reason: &str,
+) {
+    let observed = run(150, X264_SETTINGS[0], configure, move |hb, index| {
+        if index == 10 {
+            let ok = update(hb);
+            assert!(ok, "refused: {}", hb.property::<String>("last-refusal"));
+        }
+    });
+    check_continuous(&observed, 150);
+    let names: Vec<&str> = observed.messages.iter().map(|m| m.0.as_str()).collect();
+    assert!(
+        !names.contains(&"handover-complete"),
+        "{:?}",
+        observed.messages
+    );
+    let failed = observed
+        .messages
+        .iter()
+        .find(|m| m.0 == "handover-failed")
+        .unwrap_or_else(|| panic!("no handover-failed: {:?}", observed.messages));
+    assert_eq!(failed.2, reason, "{:?}", observed.messages);
+}
+
+#[test]
+fn updated_branch_that_cannot_negotiate_caps_is_refused_and_the_output_goes_on() {
+    // An encoder that cannot take the input (High 10 from 8-bit I420), and one whose output is
+    // another picture size than the output's: both fail caps negotiation when the branch is
+    // linked, so update-encoder returns FALSE with the reason and nothing else happens.
+    let refusals = Arc::new(Mutex::new(Vec::new()));
+    let observed = {
+        let refusals = refusals.clone();
+        run(
+            60,
+            X264_SETTINGS[0],
+            |_| {},
+            move |hb, index| {
+                let description = match index {
+                    10 => {
+                        "x264enc tune=zerolatency ! capsfilter caps=video/x-h264,profile=(string)high-10"
+                    }
+                    20 => "videoscale ! video/x-raw,width=160,height=90 ! x264enc tune=zerolatency",
+                    _ => return,
+                };
+                let ok: bool = hb.emit_by_name("update-encoder", &[&description]);
+                refusals
+                    .lock()
+                    .unwrap()
+                    .push((ok, hb.property::<String>("last-refusal")));
+            },
+        )
+    };
+    check_continuous(&observed, 60);
+    let refusals = refusals.lock().unwrap();
+    assert_eq!(refusals.len(), 2);
+    for (ok, reason) in refusals.iter() {
+        assert!(!ok);
+        assert!(reason.contains("caps"), "{reason}");
+    }
+    assert_eq!(observed.messages, []);
+}
+
+#[test]
+fn updated_branch_erroring_leaves_the_output_alone() {
+    failing_handover(
+        |hb| {
+            hb.emit_by_name(
+                "update-encoder",
+                &[&"x264enc tune=zerolatency ! identity error-after=3"],
+            )
+        },
+        |hb| hb.set_property("handover-delay", 1_000_000_000u64),
+        "branch-error",
+    );
+}
+
+#[test]
+fn updated_branch_stalling_leaves_the_output_alone() {
+    failing_handover(
+        |hb| {
+            hb.emit_by_name(
+                "update-encoder",
+                &[&"identity drop-probability=1.0 ! x264enc tune=zerolatency"],
+            )
+        },
+        |hb| hb.set_property("ready-timeout", 1_000_000_000u64),
+        "not-ready",
+    );
+}
+
+#[test]
+fn updated_encoder_ignoring_force_key_unit_leaves_the_output_alone() {
+    failing_handover(
+        |hb| {
+            // An application's encoder that swallows force-key-unit requests.
+            let bin = gst::parse::bin_from_description(
+                "x264enc tune=zerolatency key-int-max=1000 name=deaf",
+                true,
+            )
+            .unwrap();
+            bin.static_pad("src").unwrap().add_probe(
+                gst::PadProbeType::EVENT_UPSTREAM,
+                |_, info| match &info.data {
+                    // Handled (not Drop, which trips a GStreamer-CRITICAL in 1.22 for events):
+                    // the event stops here, as if the encoder had ignored it.
+                    Some(gst::PadProbeData::Event(e)) if gst_video::ForceKeyUnitEvent::is(e) => {
+                        gst::PadProbeReturn::Handled
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                },
+            );
+            hb.emit_by_name("update-encoder-element", &[&bin.upcast::<gst::Element>()])
+        },
+        |_| {},
+        "keyframe-never-produced",
+    );
+}
+
+#[test]
+fn a_second_request_during_a_handover_is_refused() {
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let observed = {
+        let results = results.clone();
+        run(
+            80,
+            X264_SETTINGS[0],
+            |hb| hb.set_property("handover-delay", 1_000_000_000u64),
+            move |hb, index| {
+                if index == 5 || index == 6 {
+                    let ok: bool = hb.emit_by_name("update-encoder", &[&X264_SETTINGS[1]]);
+                    results.lock().unwrap().push(ok);
+                }
+                if index == 7 {
+                    let ok: bool = hb.emit_by_name("update-encoder", &[&"no-such-element"]);
+                    results.lock().unwrap().push(ok);
+                }
+            },
+        )
+    };
+    assert_eq!(*results.lock().unwrap(), [true, false, false]);
+    // Refusals are answers to the caller, not handover failures.
+    assert!(
+        !observed.messages.iter().any(|m| m.0 == "handover-failed"),
+        "{:?}",
+        observed.messages
+    );
+    check_continuous(&observed, 80);
+}

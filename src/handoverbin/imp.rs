@@ -38,6 +38,8 @@ const DEFAULT_HANDOVER_DELAY: gst::ClockTime = gst::ClockTime::from_seconds(1);
 const DEFAULT_HANDOVER_ALIGNMENT: u32 = 1;
 const DEFAULT_KEEP_TARGET: bool = false;
 const DEFAULT_LEAD_FRAMES: u32 = 10;
+const DEFAULT_READY_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(10);
+const DEFAULT_STALL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(2);
 const TICK_INTERVAL: Duration = Duration::from_millis(20);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +60,8 @@ struct Settings {
     handover_alignment: u32,
     keep_target: bool,
     lead_frames: u32,
+    ready_timeout: gst::ClockTime,
+    stall_timeout: gst::ClockTime,
 }
 
 impl Default for Settings {
@@ -69,6 +73,8 @@ impl Default for Settings {
             handover_alignment: DEFAULT_HANDOVER_ALIGNMENT,
             keep_target: DEFAULT_KEEP_TARGET,
             lead_frames: DEFAULT_LEAD_FRAMES,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
     }
 }
@@ -106,6 +112,8 @@ struct State {
     last_input: Option<(FrameIndex, gst::ClockTime)>,
     input_segment: gst::FormattedSegment<gst::ClockTime>,
     timer_running: bool,
+    /// Why the last `update-encoder` returned FALSE.
+    last_refusal: String,
     handovers_completed: u64,
     handovers_failed: u64,
 }
@@ -123,6 +131,7 @@ impl State {
             last_input: None,
             input_segment: gst::FormattedSegment::new(),
             timer_running: false,
+            last_refusal: String::new(),
             handovers_completed: 0,
             handovers_failed: 0,
         }
@@ -197,6 +206,8 @@ impl HandoverBin {
     fn config(settings: &Settings) -> Config {
         Config {
             lead_frames: settings.lead_frames,
+            ready_timeout_ns: settings.ready_timeout.nseconds(),
+            stall_timeout_ns: settings.stall_timeout.nseconds(),
             ..Config::default()
         }
     }
@@ -297,12 +308,20 @@ impl HandoverBin {
         });
         let linked = bin_src
             .link(&switch_pad)
-            .map_err(|e| format!("cannot link the branch to the switch: {e:?}"))
+            .map_err(|e| {
+                format!(
+                    "the encoder branch cannot produce caps the output accepts (same size, frame rate and stream format as the running encoder): linking failed ({e:?})"
+                )
+            })
             .and_then(|_| {
                 tee_pad
                     .link(&bin_sink)
                     .map(|_| ())
-                    .map_err(|e| format!("cannot link the tee to the branch: {e:?}"))
+                    .map_err(|e| {
+                        format!(
+                            "the encoder branch cannot take the input's caps or produce caps the output accepts (same size, frame rate and stream format as the running encoder): linking failed ({e:?})"
+                        )
+                    })
             });
         if let Err(e) = linked.and_then(|_| {
             bin.sync_state_with_parent()
@@ -655,27 +674,30 @@ impl HandoverBin {
             str::to_string,
         );
         let refuse = |reason: String| {
-            gst::warning!(CAT, imp = self, "update-encoder refused: {reason}");
-            self.post(
-                gst::Structure::builder("handover-failed")
-                    .field("reason", "refused")
-                    .field("message", reason)
-                    .field("phase", "idle")
-                    .build(),
+            gst::warning!(
+                CAT,
+                imp = self,
+                "update-encoder ({label}) refused: {reason}"
             );
+            lock(&self.state).last_refusal = reason;
             false
         };
-        {
+        let busy = {
             let state = lock(&self.state);
-            if state.updated.is_some() || state.target.phase().is_active() {
-                return refuse("a handover is already in progress".into());
+            if let Some(in_progress) = state.target.in_progress() {
+                Some(in_progress.to_string())
+            } else if state.updated.is_some() {
+                Some("a handover is already in progress".to_string())
+            } else if state.target_branch.is_none() {
+                Some("the bin is not running (no target encoder yet)".to_string())
+            } else if state.rate.is_none() || state.last_input.is_none() {
+                Some("no timecoded frame has arrived yet".to_string())
+            } else {
+                None
             }
-            if state.target_branch.is_none() {
-                return refuse("the bin is not running (no target encoder yet)".into());
-            }
-            if state.rate.is_none() || state.last_input.is_none() {
-                return refuse("no timecoded frame has arrived yet".into());
-            }
+        };
+        if let Some(reason) = busy {
+            return refuse(reason);
         }
         let settings = lock(&self.settings).clone();
         let branch = match self.add_branch(description, element, 1) {
@@ -859,6 +881,23 @@ impl ObjectImpl for HandoverBin {
                     .default_value(DEFAULT_LEAD_FRAMES)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt64::builder("ready-timeout")
+                    .nick("Ready timeout")
+                    .blurb("How long (ns) the updated encoder may take to produce its first frame before the handover is abandoned (not-ready)")
+                    .default_value(DEFAULT_READY_TIMEOUT.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("stall-timeout")
+                    .nick("Stall timeout")
+                    .blurb("How long (ns) the updated encoder may go without producing a frame before the handover is abandoned (branch-stalled)")
+                    .default_value(DEFAULT_STALL_TIMEOUT.nseconds())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("last-refusal")
+                    .nick("Last refusal")
+                    .blurb("Why the last update-encoder returned FALSE (a handover in progress, a description that does not parse or link)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecString::builder("phase")
                     .nick("Phase")
                     .blurb("Where the current handover stands (idle, notifying, syncing, proposing, answering, armed, renegotiating, completing, complete, failed)")
@@ -937,6 +976,16 @@ impl ObjectImpl for HandoverBin {
             }
             "keep-target" => settings.keep_target = value.get().unwrap_or(DEFAULT_KEEP_TARGET),
             "lead-frames" => settings.lead_frames = value.get().unwrap_or(DEFAULT_LEAD_FRAMES),
+            "ready-timeout" => {
+                settings.ready_timeout = gst::ClockTime::from_nseconds(
+                    value.get().unwrap_or(DEFAULT_READY_TIMEOUT.nseconds()),
+                )
+            }
+            "stall-timeout" => {
+                settings.stall_timeout = gst::ClockTime::from_nseconds(
+                    value.get().unwrap_or(DEFAULT_STALL_TIMEOUT.nseconds()),
+                )
+            }
             _ => unreachable!("no other property is installed"),
         }
     }
@@ -949,6 +998,9 @@ impl ObjectImpl for HandoverBin {
             "handover-alignment" => lock(&self.settings).handover_alignment.to_value(),
             "keep-target" => lock(&self.settings).keep_target.to_value(),
             "lead-frames" => lock(&self.settings).lead_frames.to_value(),
+            "ready-timeout" => lock(&self.settings).ready_timeout.nseconds().to_value(),
+            "stall-timeout" => lock(&self.settings).stall_timeout.nseconds().to_value(),
+            "last-refusal" => lock(&self.state).last_refusal.to_value(),
             "phase" => {
                 let state = lock(&self.state);
                 let phase = state
@@ -1115,6 +1167,23 @@ impl BinImpl for HandoverBin {
                         }
                         _ => {}
                     }
+                }
+                self.parent_handle_message(message);
+            }
+            MessageView::Warning(w)
+                if message.src() == Some(self.switch.upcast_ref::<gst::Object>())
+                    && w.error().matches(gst::CoreError::Negotiation) =>
+            {
+                // The switch refuses the updated branch's caps (other content: size, rate,
+                // format): that branch cannot take over.
+                let updated_pad = lock(&self.state)
+                    .updated
+                    .as_ref()
+                    .map(|u| u.branch.switch_pad.name().to_string());
+                if let Some(name) = updated_pad
+                    && w.error().to_string().contains(&format!("{name} "))
+                {
+                    self.abort_updated(FailureReason::CapsNegotiationFailed);
                 }
                 self.parent_handle_message(message);
             }

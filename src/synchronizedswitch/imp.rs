@@ -12,6 +12,7 @@
 //! no lock at all while posting messages or notifying.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
@@ -66,6 +67,15 @@ fn upstream_flow(
 /// A monotonic time for stall detection, read on every frame of every branch: the coarse clock
 /// (a few ms resolution, no more than a memory read) is precise enough for timeouts of tens of
 /// milliseconds and more, and several times cheaper than CLOCK_MONOTONIC here.
+/// A number naming the calling thread (never 0), to recognise a re-entrant call.
+fn current_thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TOKEN.with(|token| *token)
+}
+
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -160,6 +170,8 @@ struct Content {
     raw: bool,
     fields: Vec<(String, String)>,
     rate: Option<FrameRate>,
+    /// The same fields as caps: what the other branches are asked to produce.
+    caps: gst::Caps,
 }
 
 const CONTENT_FIELDS: [&str; 6] = [
@@ -191,10 +203,17 @@ impl Content {
                 u32::try_from(f.denom()).ok()?,
             )
         });
+        let mut restriction = gst::Structure::new_empty(s.name());
+        for field in CONTENT_FIELDS {
+            if let Ok(value) = s.value(field) {
+                restriction.set_value(field, value.clone());
+            }
+        }
         Ok(Content {
             raw: s.name() == "video/x-raw",
             fields,
             rate,
+            caps: gst::Caps::builder_full().structure(restriction).build(),
         })
     }
 
@@ -467,6 +486,8 @@ pub struct SynchronizedSwitch {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     push: Mutex<PushState>,
+    /// The thread holding `push` ([`current_thread_token`]), 0 when none.
+    push_owner: AtomicU64,
     timer: Mutex<Timer>,
     timer_cond: Condvar,
     next_pad_number: Mutex<u32>,
@@ -504,6 +525,7 @@ impl ObjectSubclass for SynchronizedSwitch {
             settings: Mutex::new(settings),
             state: Mutex::new(State::new(settings.switch_config())),
             push: Mutex::new(PushState::default()),
+            push_owner: AtomicU64::new(0),
             timer: Mutex::new(Timer::default()),
             timer_cond: Condvar::new(),
             next_pad_number: Mutex::new(0),
@@ -792,7 +814,30 @@ impl SynchronizedSwitch {
     ) -> bool {
         use gst::QueryViewMut;
         match query.view_mut() {
-            QueryViewMut::Caps(_) | QueryViewMut::AcceptCaps(_) | QueryViewMut::Allocation(_) => {
+            QueryViewMut::Caps(q) => {
+                // Every branch feeds the same downstream, and once the content is known every
+                // branch must produce it: a parser in a branch then picks the stream-format the
+                // others have rather than whatever downstream prefers.
+                let reference = lock(&self.state).reference.as_ref().map(|r| r.caps.clone());
+                let filter = q.filter_owned();
+                let mut upstream = gst::query::Caps::new(filter.as_ref());
+                let downstream = if self.srcpad.peer_query(&mut upstream) {
+                    upstream
+                        .result_owned()
+                        .unwrap_or_else(|| pad.pad_template_caps())
+                } else {
+                    pad.pad_template_caps()
+                };
+                let caps = match reference {
+                    Some(reference) => {
+                        downstream.intersect_with_mode(&reference, gst::CapsIntersectMode::First)
+                    }
+                    None => downstream,
+                };
+                q.set_result(&caps);
+                true
+            }
+            QueryViewMut::AcceptCaps(_) | QueryViewMut::Allocation(_) => {
                 // Every branch feeds the same downstream: ask it.
                 if self.srcpad.peer_query(query) {
                     true
@@ -818,7 +863,21 @@ impl SynchronizedSwitch {
 
     /// Performs the queued actions in order. Only the holder of `push` pushes.
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let me = current_thread_token();
+        if self.push_owner.load(Ordering::Acquire) == me {
+            // Called back from downstream while this thread pushes (an application's pad probe
+            // releasing a pad, requesting a switch…): the outer drain goes on with what was
+            // queued.
+            return upstream_flow(lock(&self.state).flow);
+        }
         let mut push = lock(&self.push);
+        self.push_owner.store(me, Ordering::Release);
+        let result = self.drain_locked(&mut push);
+        self.push_owner.store(0, Ordering::Release);
+        result
+    }
+
+    fn drain_locked(&self, push: &mut PushState) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut batch = VecDeque::new();
         loop {
             {
@@ -832,12 +891,10 @@ impl SynchronizedSwitch {
                 std::mem::swap(&mut batch, &mut state.actions);
             }
             for action in batch.drain(..) {
-                self.perform(&mut push, action);
+                self.perform(push, action);
             }
         }
-        let flow = push.flow;
-        drop(push);
-        upstream_flow(flow)
+        upstream_flow(push.flow)
     }
 
     /// One action of [`SynchronizedSwitch::drain`], under the push lock.
