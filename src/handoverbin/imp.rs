@@ -600,6 +600,7 @@ impl HandoverBin {
 
     /// After a completed handover the updated branch is the running one.
     fn promote_updated(&self) {
+        let keep = lock(&self.settings).keep_target;
         let mut state = lock(&self.state);
         let Some(updated) = state.updated.take() else {
             return;
@@ -610,33 +611,59 @@ impl HandoverBin {
             .endpoint
             .into_target()
             .unwrap_or_else(|| TargetEndpoint::new(config));
+        // The switch happened and the updated side confirmed: the replaced branch goes now,
+        // whether or not the old target endpoint has finished its side (its ReleaseTarget
+        // may come later, or never if its confirmation was lost).
+        let remove_now = !keep;
+        let mut to_remove = None;
         if let Some(old) = old {
-            state.standbys.push(old);
+            if remove_now {
+                to_remove = Some(old);
+            } else {
+                state.standbys.push(old);
+            }
         }
-        // The new branch is the preferred one from now on.
         drop(state);
+        // The new branch is the preferred one from now on.
         updated.branch.switch_pad.set_property("priority", 0u32);
+        if let Some(old) = to_remove {
+            self.remove_later(old);
+        }
+        if keep {
+            self.demote_standbys();
+        }
     }
 
-    /// The old target goes (or stays as a standby of lower priority).
+    /// The target endpoint is done with the replaced branch: standbys go (or, with
+    /// `keep-target`, stay at a lower priority). The replaced branch itself is removed by the
+    /// promotion already.
     fn release_target(&self) {
-        let keep = lock(&self.settings).keep_target;
-        let olds: Vec<Branch> = {
-            let mut state = lock(&self.state);
-            if keep {
-                for (i, b) in state.standbys.iter().enumerate() {
-                    b.switch_pad
-                        .set_property("priority", 1 + u32::try_from(i).unwrap_or(u32::MAX - 1));
-                }
-                return;
-            }
-            std::mem::take(&mut state.standbys)
-        };
-        for old in olds {
-            self.obj().call_async(move |bin| {
-                bin.imp().remove_branch(&old);
-            });
+        if lock(&self.settings).keep_target {
+            self.demote_standbys();
+            return;
         }
+        let olds: Vec<Branch> = std::mem::take(&mut lock(&self.state).standbys);
+        for old in olds {
+            self.remove_later(old);
+        }
+    }
+
+    fn demote_standbys(&self) {
+        let pads: Vec<gst::Pad> = lock(&self.state)
+            .standbys
+            .iter()
+            .map(|b| b.switch_pad.clone())
+            .collect();
+        for (i, pad) in pads.iter().rev().enumerate() {
+            pad.set_property("priority", 1 + u32::try_from(i).unwrap_or(u32::MAX - 1));
+        }
+    }
+
+    /// Removes a branch off the streaming thread.
+    fn remove_later(&self, branch: Branch) {
+        self.obj().call_async(move |bin| {
+            bin.imp().remove_branch(&branch);
+        });
     }
 
     fn drop_updated(&self) {
@@ -647,10 +674,7 @@ impl HandoverBin {
             if let Some(target) = lock(&self.state).target_branch.as_ref() {
                 self.switch.set_property("active-pad", &target.switch_pad);
             }
-            let branch = updated.branch;
-            self.obj().call_async(move |bin| {
-                bin.imp().remove_branch(&branch);
-            });
+            self.remove_later(updated.branch);
         }
     }
 
