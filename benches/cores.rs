@@ -12,6 +12,9 @@
 //!
 //! Run: `cargo bench --bench cores`.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
 use gstlockstep::packaging::SegmentFact;
@@ -21,14 +24,7 @@ use gstlockstep::packaging::hls::{HlsConfig, HlsWindow, PlaylistType};
 use gstlockstep::packaging::output::write_atomically;
 use gstlockstep::switching::{Output, SwitchConfig, SwitchCore};
 use gstlockstep::timecode::FrameRate;
-
-/// Resident set size in kB, from /proc/self/statm.
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4)
-}
+use support::rss_kb;
 
 fn switching(branches: usize, frames: i64) -> String {
     let mut core: SwitchCore<u64> = SwitchCore::new(SwitchConfig::default());

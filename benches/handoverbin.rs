@@ -12,27 +12,14 @@
 //!
 //! Run: `cargo bench --bench handoverbin` (`LOCKSTEP_BENCH_HANDOVERS=50` by default).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-
-fn cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4)
-}
+use support::{cpu_ns, rss_kb};
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
