@@ -27,6 +27,9 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
+    if !support::run_by_cargo_bench() {
+        return;
+    }
     gst::init().unwrap();
     gstlockstep::plugin_register_static().unwrap();
     let handovers: usize = std::env::var("LOCKSTEP_BENCH_HANDOVERS")

@@ -169,6 +169,9 @@ fn run(
 }
 
 fn main() {
+    if !support::run_by_cargo_bench() {
+        return;
+    }
     gst::init().unwrap();
     gstlockstep::plugin_register_static().unwrap();
     // The peers register their elements statically when their plugin is loaded in this

@@ -13,6 +13,9 @@
 //! Run: `cargo bench --bench timecodeparse` (release build). Prints a table; also written to
 //! `target/bench-timecodeparse.txt`.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -90,6 +93,9 @@ fn access_units(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
 }
 
 fn main() -> Result<(), String> {
+    if !support::run_by_cargo_bench() {
+        return Ok(());
+    }
     gst::init().map_err(|e| e.to_string())?;
     gstlockstep::plugin_register_static().map_err(|e| e.to_string())?;
     let env = |name: &str, default: u32| -> u32 {

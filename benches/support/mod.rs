@@ -20,3 +20,14 @@ pub fn rss_kb() -> u64 {
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4)
 }
+
+/// True when run by `cargo bench` (which passes `--bench`). `cargo test --all-targets` also
+/// runs harness-less bench targets, without it: they then only say how to run them, so the
+/// test suite stays fast and a benchmark is never mistaken for a test.
+pub fn run_by_cargo_bench() -> bool {
+    let yes = std::env::args().any(|arg| arg == "--bench");
+    if !yes {
+        println!("a benchmark, not a test: run it with `cargo bench --bench <name>`");
+    }
+    yes
+}
