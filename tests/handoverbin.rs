@@ -111,7 +111,10 @@ fn run(
                         .get::<i64>("frame")
                         .or_else(|_| s.get::<i64>("updated-first-frame"))
                         .unwrap_or(-1);
-                    let reason = s.get::<String>("reason").unwrap_or_default();
+                    let reason = s
+                        .get::<String>("reason")
+                        .or_else(|_| s.get::<String>("timecode"))
+                        .unwrap_or_default();
                     observed
                         .lock()
                         .unwrap()

@@ -950,3 +950,98 @@ fn latency_query_reports_nothing_added_in_steady_state_and_the_window_at_most() 
     );
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+/// Frame `n` without a timecode: only a PTS and, optionally, a UTC reference timestamp.
+fn untimed_frame(branch: u8, n: i64, keyframe: bool, utc_base_ns: Option<u64>) -> gst::Buffer {
+    let mut buffer = gst::Buffer::from_slice([branch]);
+    {
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(40 * n as u64));
+        if let Some(base) = utc_base_ns {
+            gst::ReferenceTimestampMeta::add(
+                b,
+                &gst::Caps::new_empty_simple(framemeta::UNIX_REFERENCE),
+                gst::ClockTime::from_nseconds(base + 40_000_000 * n as u64),
+                None,
+            );
+        }
+        if !keyframe {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+    }
+    buffer
+}
+
+fn align_by_run(align_by: &str, utc: Option<u64>) -> Vec<(u8, i64)> {
+    init();
+    let element = gst::ElementFactory::make("synchronizedswitch")
+        .property_from_str("align-by", align_by)
+        .build()
+        .unwrap();
+    let mut h0 = Harness::with_element(&element, Some("sink_0"), Some("src"));
+    let mut h1 = Harness::with_element(&element, Some("sink_1"), None);
+    h0.set_src_caps(caps(320));
+    h1.set_src_caps(caps(320));
+    for n in 0..20 {
+        h0.push(untimed_frame(0, n, n % 5 == 0, utc)).unwrap();
+        // Branch 1 is a few ms off (another encoder's timestamps): the same frame by rounding.
+        let mut b = untimed_frame(1, n, n % 5 == 0, utc.map(|u| u + 3_000_000));
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(40 * n as u64 + 3));
+        h1.push(b).unwrap();
+        if n == 7 {
+            element.set_property("active-pad", element.static_pad("sink_1").unwrap());
+        }
+    }
+    std::iter::from_fn(|| h0.try_pull())
+        .map(|b| {
+            let branch = b.map_readable().unwrap()[0];
+            (branch, b.pts().unwrap().mseconds() as i64 / 40)
+        })
+        .collect()
+}
+
+#[test]
+fn align_by_pts_and_reference_timestamp_switch_frame_accurately() {
+    for (align_by, utc) in [
+        ("pts", None),
+        ("reference-timestamp", Some(1_763_942_400_000_000_000u64)),
+    ] {
+        let out = align_by_run(align_by, utc);
+        let frames: Vec<i64> = out.iter().map(|o| o.1).collect();
+        assert_eq!(frames, (0..20).collect::<Vec<_>>(), "{align_by}");
+        let branches: Vec<u8> = out.iter().map(|o| o.0).collect();
+        let expected: Vec<u8> = (0..20).map(|n| u8::from(n >= 10)).collect();
+        assert_eq!(branches, expected, "{align_by}: switch at the keyframe 10");
+    }
+}
+
+#[test]
+fn frames_without_a_name_are_refused_with_a_warning() {
+    // align-by=timecode and no GstVideoTimeCodeMeta: nothing can be aligned.
+    init();
+    let element = gst::ElementFactory::make("synchronizedswitch")
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h0 = Harness::with_element(&element, Some("sink_0"), Some("src"));
+    h0.set_src_caps(caps(320));
+    for n in 0..3 {
+        h0.push(untimed_frame(0, n, true, None)).unwrap();
+    }
+    assert!(h0.try_pull().is_none());
+    let warning = std::iter::from_fn(|| bus.pop())
+        .find_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .expect("a warning");
+    assert!(
+        warning.contains("timecodeparse") && warning.contains("align-by"),
+        "{warning}"
+    );
+    let stats = element.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames-unnamed").unwrap(), 3);
+}

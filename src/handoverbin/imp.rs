@@ -23,7 +23,7 @@ use crate::handover::{
     Action, Config, Criteria, FailureReason, FrameIndex, Message, Phase, TargetEndpoint,
     UpdatedEndpoint,
 };
-use crate::timecode::FrameRate;
+use crate::timecode::{FrameRate, Timecode};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -110,6 +110,8 @@ struct State {
     /// The last input frame: its index and running time (where a future frame's running time
     /// comes from, for force-key-unit).
     last_input: Option<(FrameIndex, gst::ClockTime)>,
+    /// The last input frame's timecode: how the agreed frame's label is told.
+    last_timecode: Option<Timecode>,
     input_segment: gst::FormattedSegment<gst::ClockTime>,
     timer_running: bool,
     /// Why the last `update-encoder` returned FALSE.
@@ -129,12 +131,23 @@ impl State {
             next_txn: 1,
             rate: None,
             last_input: None,
+            last_timecode: None,
             input_segment: gst::FormattedSegment::new(),
             timer_running: false,
             last_refusal: String::new(),
             handovers_completed: 0,
             handovers_failed: 0,
         }
+    }
+
+    /// The label of frame `frame`, from the last input frame's.
+    fn timecode_of(&self, frame: FrameIndex) -> Option<Timecode> {
+        let (last, _) = self.last_input?;
+        let rate = self.rate?;
+        Some(
+            self.last_timecode?
+                .add_frames(frame.checked_sub(last)?, rate),
+        )
     }
 
     /// The running time frame `frame` will have at the input, from the last input frame.
@@ -410,10 +423,20 @@ impl HandoverBin {
                             if let Some(updated) = lock(&self.state).updated.as_mut() {
                                 updated.agreed = Some(agreement.frame);
                             }
-                            let rt = lock(&self.state).running_time_of(agreement.frame);
+                            let (rt, timecode) = {
+                                let state = lock(&self.state);
+                                (
+                                    state.running_time_of(agreement.frame),
+                                    state.timecode_of(agreement.frame),
+                                )
+                            };
                             self.post(
                                 gst::Structure::builder("handover-negotiated")
                                     .field("frame", agreement.frame)
+                                    .field(
+                                        "timecode",
+                                        timecode.map(|tc| tc.to_string()).unwrap_or_default(),
+                                    )
                                     .field("running-time", rt)
                                     .field("attempt", agreement.attempt)
                                     .field("round", agreement.round)
@@ -843,6 +866,7 @@ impl HandoverBin {
         };
         state.rate = Some(meta.rate);
         state.last_input = Some((meta.frame_index(), rt));
+        state.last_timecode = Some(meta.timecode);
     }
 
     /// Whether `element` is inside the updated branch.
