@@ -207,7 +207,7 @@ const X264_SETTINGS: [&str; 2] = [
 fn fifty_consecutive_live_handovers_are_seamless() {
     // One live run; a new handover is requested as soon as the previous one completed,
     // alternating two x264enc settings, and once openh264enc.
-    let frames = 1300;
+    let frames = 1400;
     let requested = Arc::new(Mutex::new(0u32));
     let observed = {
         let requested = requested.clone();
@@ -216,7 +216,7 @@ fn fifty_consecutive_live_handovers_are_seamless() {
             X264_SETTINGS[0],
             |hb| {
                 hb.set_property("handover-delay", 0u64);
-                hb.set_property("lead-frames", 4u32);
+                hb.set_property("lead-frames", 6u32);
             },
             move |hb, index| {
                 let mut n = requested.lock().unwrap();
