@@ -12,6 +12,7 @@
 use gst::glib;
 
 pub mod bitstream;
+pub mod hlsdashsink;
 pub mod packaging;
 pub mod switching;
 pub mod timecode;
@@ -19,6 +20,7 @@ pub mod timecodeparse;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     timecodeparse::register(plugin)?;
+    hlsdashsink::register(plugin)?;
     Ok(())
 }
 

@@ -265,6 +265,12 @@ impl HlsWindow {
         self.facts.keys().next_back().copied()
     }
 
+    /// The k of the last segment added, else the resume point's: nothing at or before it can
+    /// be added.
+    pub fn last_k_or_origin(&self) -> Option<i64> {
+        self.last_k().or(self.origin.map(|(k, _)| k))
+    }
+
     /// Adds a finished segment. Its k must follow every earlier one and match the grid
     /// segment of its first frame; it holds 1..=D frames. Adding the very same fact again is
     /// accepted and changes nothing (a retried call).

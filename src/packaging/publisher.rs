@@ -1,0 +1,607 @@
+//! The publisher: frames in (UTC instant, keyframe flag, access unit), files out — CMAF
+//! segments cut on the epoch grid, the HLS media and multivariant playlists, the DASH MPD and
+//! the storage index, each written atomically into one directory. No GStreamer types: the
+//! `hlsdashsink` element feeds it from its streaming thread, the benchmark and tests directly.
+//!
+//! # Cutting
+//!
+//! Frames arrive in decode order. Segment k is opened by a frame that is the first frame of k
+//! on the grid (for closed GOPs, the IDR heads both decode and presentation order) and closed
+//! as soon as it holds D frames — which for a complete segment is its last frame in decode
+//! order, with or without B-frames — so its manifests are on disk right after that frame,
+//! without waiting for the next keyframe. A frame of a later segment closes an incomplete one
+//! early (a timecode jump or lost frames); EOS closes the open one. A packager that starts or
+//! restarts inside a segment skips the rest of it (a redundant peer that was running lists
+//! it), as [`super::SegmentCutter`] does. A segment whose first frame is not a keyframe is not
+//! written (it could not be decoded on its own and EXT-X-INDEPENDENT-SEGMENTS promises it
+//! can): it is reported and becomes an EXT-X-GAP / timeline hole.
+//!
+//! # Media timeline
+//!
+//! Decode time of the i-th sample (decode order) of segment k is `(k·D + phase + i)·t` ticks
+//! with `t` ticks per frame; its presentation time is `n·t` with `n` its epoch frame index, so
+//! `tfdt`, `S@t` and `$Number$` are functions of k and composition offsets of the frame order.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::dash::{DashConfig, MpdKind, UtcTiming, VideoRepresentation};
+use super::fmp4::{self, Sample, VideoTrack};
+use super::grid::Grid;
+use super::hls::{HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, ResumePoint, Variant};
+use super::output::{OutputError, write_atomically};
+use super::storage::{StorageIndex, StoredSegment, sha256_hex};
+use super::{SegmentFact, segment_name};
+
+/// The representation id of the video track (`$RepresentationID$`).
+pub const VIDEO_REPRESENTATION: &str = "video";
+/// The HLS media playlist of the video track.
+pub const MEDIA_PLAYLIST: &str = "video.m3u8";
+/// The HLS multivariant playlist.
+pub const MULTIVARIANT_PLAYLIST: &str = "index.m3u8";
+/// The DASH MPD.
+pub const MPD: &str = "manifest.mpd";
+/// The storage index (JSON).
+pub const STORAGE_INDEX: &str = "storage.json";
+
+/// Why publishing failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The configuration cannot work; the text says what to change.
+    Config(String),
+    /// The input cannot be packaged (e.g. an unusable codec configuration).
+    Input(String),
+    /// A file could not be written; the text names the path.
+    Output(OutputError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Config(text) | PublishError::Input(text) => f.write_str(text),
+            PublishError::Output(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<OutputError> for PublishError {
+    fn from(error: OutputError) -> PublishError {
+        PublishError::Output(error)
+    }
+}
+
+/// What a publisher is made from; the same on every redundant packager.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    pub dir: PathBuf,
+    pub grid: Grid,
+    pub track: VideoTrack,
+    pub playlist_type: PlaylistType,
+    /// Segments in the live window and the DASH time-shift buffer.
+    pub window: u32,
+    /// Live only: delete segment files older than the last `max_files` (0: keep all).
+    pub max_files: u32,
+    pub hls: bool,
+    pub dash: bool,
+    pub storage_index: bool,
+    pub utc_timing: UtcTiming,
+    pub segment_timeline: bool,
+    /// Peak bit rate for BANDWIDTH / @bandwidth; must be the same on every packager.
+    pub bandwidth: u32,
+}
+
+/// One access unit in decode order.
+#[derive(Debug, Clone)]
+pub struct Frame<D> {
+    /// The timecode's UTC instant of the frame (ns since the Unix epoch).
+    pub utc_ns: i64,
+    pub keyframe: bool,
+    /// Length-prefixed NAL units.
+    pub data: D,
+    /// The timecode label (`hh:mm:ss:ff`), for the storage index and messages.
+    pub timecode: Option<String>,
+}
+
+/// A written segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedSegment {
+    pub name: String,
+    pub k: i64,
+    pub frames: u32,
+    pub first_frame_utc_ns: i64,
+    pub last_frame_utc_ns: i64,
+    pub first_timecode: Option<String>,
+    pub last_timecode: Option<String>,
+    /// Duration in ns (frames × frame duration, floored).
+    pub duration_ns: u64,
+    pub size_bytes: u64,
+}
+
+/// What happened while handling a frame or the end of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Upstream should start a keyframe at this instant (the next segment boundary).
+    KeyframeWanted { utc_ns: i64, k: i64 },
+    /// A segment's first frame was not a keyframe: the segment is not written.
+    NotKeyframe { k: i64, utc_ns: i64 },
+    /// A frame at or before the previous one (a backward timecode jump) was dropped.
+    Backward { utc_ns: i64, last_utc_ns: i64 },
+    /// A segment file was written.
+    Segment(PublishedSegment),
+    /// The manifests were rewritten (names relative to the directory), listing up to `k`.
+    Manifests { k: i64, names: Vec<String> },
+    /// An old segment file was deleted (`max_files`).
+    Deleted { k: i64, name: String },
+}
+
+struct OpenSegment<D> {
+    k: i64,
+    /// (epoch frame index, keyframe, data), decode order.
+    frames: Vec<(i64, bool, D)>,
+    /// (epoch index, utc, timecode) of the earliest and latest frame in presentation order.
+    first: (i64, i64, Option<String>),
+    last: (i64, i64, Option<String>),
+}
+
+/// Cuts, writes and lists; see the module documentation.
+pub struct Publisher<D> {
+    config: PublisherConfig,
+    ticks_per_frame: u64,
+    codec_string: String,
+    hls: Option<HlsWindow>,
+    dash: Option<DashConfig>,
+    /// Facts the MPD can list (the window for live, all for event/vod).
+    dash_facts: VecDeque<SegmentFact>,
+    storage: Option<StorageIndex>,
+    written: VecDeque<(i64, String)>,
+    open: Option<OpenSegment<D>>,
+    /// The segment being skipped (joined mid-segment, or not starting on a keyframe).
+    skipping: Option<i64>,
+    last_index: Option<(i64, i64)>,
+    last_published_k: Option<i64>,
+    keyframe_requested_k: Option<i64>,
+    multivariant_written: bool,
+    init_written: bool,
+}
+
+impl<D: AsRef<[u8]>> Publisher<D> {
+    /// Checks the configuration against every protocol rule; writes nothing.
+    pub fn new(mut config: PublisherConfig) -> Result<Publisher<D>, PublishError> {
+        let grid = config.grid;
+        config.track.timescale = grid.default_timescale();
+        let ticks_per_frame = grid
+            .ticks_per_frame(config.track.timescale)
+            .ok_or_else(|| {
+                PublishError::Config(format!(
+                    "no whole number of ticks per frame at {} fps",
+                    grid.rate()
+                ))
+            })?;
+        let codec_string = fmp4::rfc6381_codec(config.track.codec, &config.track.codec_config)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        if !config.hls && !config.dash {
+            return Err(PublishError::Config(
+                "both hls and dash are off: enable at least one".into(),
+            ));
+        }
+        if config.bandwidth == 0 {
+            return Err(PublishError::Config(
+                "bandwidth is 0: set the stream's peak bit rate".into(),
+            ));
+        }
+        if config.max_files > 0 {
+            match config.playlist_type {
+                PlaylistType::Live { window } if config.max_files < window => {
+                    return Err(PublishError::Config(format!(
+                        "max-files {} is smaller than playlist-length {window}: the playlist \
+                         would list deleted segments; use max-files {window} or more (or 0)",
+                        config.max_files
+                    )));
+                }
+                PlaylistType::Live { .. } => {}
+                _ => {
+                    return Err(PublishError::Config(format!(
+                        "max-files {} with an event or vod playlist would delete listed \
+                         segments; use max-files 0",
+                        config.max_files
+                    )));
+                }
+            }
+        }
+        let hls = if config.hls {
+            let hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
+            let window = match std::fs::read_to_string(config.dir.join(MEDIA_PLAYLIST))
+                .ok()
+                .and_then(|text| ResumePoint::from_playlist(&text))
+            {
+                // A restarted packager continues after what it published before.
+                Some(point) if config.playlist_type != PlaylistType::Vod => {
+                    HlsWindow::resume(hls_config, point)
+                }
+                _ => HlsWindow::new(hls_config),
+            }
+            .map_err(|e| PublishError::Config(e.to_string()))?;
+            Some(window)
+        } else {
+            None
+        };
+        let dash = if config.dash {
+            let mut dash = DashConfig::cmaf(
+                grid,
+                config.utc_timing.clone(),
+                vec![VideoRepresentation {
+                    id: VIDEO_REPRESENTATION.to_owned(),
+                    codecs: codec_string.clone(),
+                    bandwidth: config.bandwidth,
+                    width: u32::from(config.track.width),
+                    height: u32::from(config.track.height),
+                }],
+            )?;
+            dash.window = match config.playlist_type {
+                PlaylistType::Live { window } => window,
+                // Event: everything stays available.
+                _ => u32::MAX,
+            };
+            dash.segment_timeline = config.segment_timeline;
+            dash.validate()
+                .map_err(|e| PublishError::Config(e.to_string()))?;
+            Some(dash)
+        } else {
+            None
+        };
+        let storage = config
+            .storage_index
+            .then(|| StorageIndex::new(VIDEO_REPRESENTATION, grid));
+        let last_published_k = hls.as_ref().and_then(HlsWindow::last_k_or_origin);
+        Ok(Publisher {
+            config,
+            ticks_per_frame,
+            codec_string,
+            hls,
+            dash,
+            dash_facts: VecDeque::new(),
+            storage,
+            written: VecDeque::new(),
+            open: None,
+            skipping: None,
+            last_index: None,
+            last_published_k,
+            keyframe_requested_k: None,
+            multivariant_written: false,
+            init_written: false,
+        })
+    }
+
+    /// The RFC 6381 codec string of the track.
+    pub fn codec_string(&self) -> &str {
+        &self.codec_string
+    }
+
+    pub fn config(&self) -> &PublisherConfig {
+        &self.config
+    }
+
+    /// The name of segment k's file.
+    pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
+        let template = super::output::NameTemplate::new("$RepresentationID$_$Number$.m4s")?;
+        Ok(segment_name(
+            &template,
+            VIDEO_REPRESENTATION,
+            &self.config.grid,
+            self.config.track.timescale,
+            k,
+        )?)
+    }
+
+    fn init_name() -> String {
+        format!("{VIDEO_REPRESENTATION}_init.mp4")
+    }
+
+    /// Handles one frame (decode order).
+    pub fn push(&mut self, frame: Frame<D>) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        if !self.init_written {
+            let init = fmp4::init_segment(&self.config.track)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            write_atomically(&self.config.dir, &Self::init_name(), &init)?;
+            self.init_written = true;
+        }
+        let grid = self.config.grid;
+        let n = grid.epoch_frame_index(frame.utc_ns);
+        let k = grid.segment_of_frame(n);
+        if let Some((last_n, last_utc)) = self.last_index
+            && n <= last_n
+            && self.open.as_ref().is_none_or(|open| open.k != k)
+        {
+            // Within an open segment, B-frames come back in presentation time; anything
+            // else at or before the last frame is a backward jump.
+            events.push(Event::Backward {
+                utc_ns: frame.utc_ns,
+                last_utc_ns: last_utc,
+            });
+            return Ok(events);
+        }
+        if self.last_index.is_none_or(|(last_n, _)| n > last_n) {
+            self.last_index = Some((n, frame.utc_ns));
+        }
+        if let Some(open) = &self.open
+            && open.k != k
+        {
+            // A frame of a later segment closes an incomplete one early.
+            self.close(&mut events)?;
+        }
+        if self.skipping.is_some_and(|skipped| skipped != k) {
+            self.skipping = None;
+        }
+        if self.last_published_k.is_some_and(|last| k <= last) {
+            // Already published (a restart inside a published segment).
+            return Ok(events);
+        }
+        if self.open.is_none() && self.skipping.is_none() {
+            if !grid.is_first_frame_of_segment(frame.utc_ns) {
+                // Joined inside segment k: skip it; ask for a keyframe at the next boundary.
+                self.skipping = Some(k);
+            } else if !frame.keyframe {
+                events.push(Event::NotKeyframe {
+                    k,
+                    utc_ns: frame.utc_ns,
+                });
+                self.skipping = Some(k);
+            } else {
+                self.open = Some(OpenSegment {
+                    k,
+                    frames: Vec::with_capacity(grid.frames_per_segment() as usize),
+                    first: (n, frame.utc_ns, frame.timecode.clone()),
+                    last: (n, frame.utc_ns, frame.timecode.clone()),
+                });
+            }
+            if self
+                .keyframe_requested_k
+                .is_none_or(|requested| requested <= k)
+            {
+                let next = k.saturating_add(1);
+                self.keyframe_requested_k = Some(next);
+                events.push(Event::KeyframeWanted {
+                    utc_ns: grid.segment_start_ns(next),
+                    k: next,
+                });
+            }
+        }
+        let Some(open) = &mut self.open else {
+            return Ok(events);
+        };
+        if n < open.first.0 {
+            open.first = (n, frame.utc_ns, frame.timecode.clone());
+        }
+        if n > open.last.0 {
+            open.last = (n, frame.utc_ns, frame.timecode.clone());
+        }
+        open.frames.push((n, frame.keyframe, frame.data));
+        if open.frames.len() >= grid.frames_per_segment() as usize {
+            self.close(&mut events)?;
+        }
+        Ok(events)
+    }
+
+    /// At the end of the stream: the open segment (short), then final manifests (EXT-X-ENDLIST,
+    /// a static MPD).
+    pub fn finish(&mut self) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        if self.open.is_some() {
+            self.close(&mut events)?;
+        }
+        if let Some(hls) = &mut self.hls {
+            hls.end();
+        }
+        if let Some(k) = self.last_published_k
+            && (!self.dash_facts.is_empty()
+                || self.hls.as_ref().is_some_and(|h| h.last_k().is_some()))
+        {
+            let names = self.write_manifests(k, true)?;
+            events.push(Event::Manifests { k, names });
+        }
+        Ok(events)
+    }
+
+    fn close(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let grid = self.config.grid;
+        let tpf = self.ticks_per_frame as i64;
+        let first_decode = grid.first_frame_of_segment(open.k);
+        let mut samples = Vec::with_capacity(open.frames.len());
+        for (i, (n, keyframe, data)) in open.frames.iter().enumerate() {
+            let decode_index = first_decode.saturating_add(i as i64);
+            let offset = n.saturating_sub(decode_index).saturating_mul(tpf);
+            samples.push(Sample {
+                data: data.as_ref(),
+                duration: self.ticks_per_frame as u32,
+                keyframe: *keyframe,
+                composition_offset: i32::try_from(offset).map_err(|_| {
+                    PublishError::Input(format!(
+                        "segment {}: a frame is displayed {offset} ticks from its decode time",
+                        open.k
+                    ))
+                })?,
+            });
+        }
+        let base = grid
+            .ticks_of_frames(first_decode, self.config.track.timescale)
+            .and_then(|t| u64::try_from(t).ok())
+            .ok_or_else(|| PublishError::Input(format!("segment {} lies before 1970", open.k)))?;
+        // mfhd sequence numbers are 32 bits; k modulo 2^32 (k itself for 2 s segments until
+        // the year 2242).
+        let bytes = fmp4::media_segment(open.k as u32, base, &samples)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        let name = self.segment_name(open.k)?;
+        write_atomically(&self.config.dir, &name, &bytes)?;
+        let span = open.last.0.saturating_sub(open.first.0).saturating_add(1);
+        let frames = u32::try_from(span)
+            .unwrap_or(grid.frames_per_segment())
+            .min(grid.frames_per_segment());
+        let fact = SegmentFact {
+            k: open.k,
+            first_frame_utc_ns: open.first.1,
+            frames,
+            discontinuity: false,
+        };
+        let duration_ns =
+            super::ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
+        if let Some(storage) = &mut self.storage {
+            storage.insert(StoredSegment {
+                name: name.clone(),
+                k: open.k,
+                first_timecode: open.first.2.clone().unwrap_or_default(),
+                last_timecode: open.last.2.clone().unwrap_or_default(),
+                first_frame_utc_ns: open.first.1,
+                last_frame_utc_ns: open.last.1,
+                frames,
+                size_bytes: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
+        }
+        events.push(Event::Segment(PublishedSegment {
+            name: name.clone(),
+            k: open.k,
+            frames,
+            first_frame_utc_ns: open.first.1,
+            last_frame_utc_ns: open.last.1,
+            first_timecode: open.first.2,
+            last_timecode: open.last.2,
+            duration_ns,
+            size_bytes: bytes.len() as u64,
+        }));
+        if let Some(hls) = &mut self.hls {
+            hls.add(fact)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+        }
+        self.dash_facts.push_back(fact);
+        if let PlaylistType::Live { window } = self.config.playlist_type {
+            while self.dash_facts.len() > window as usize {
+                self.dash_facts.pop_front();
+            }
+        }
+        self.last_published_k = Some(open.k);
+        self.written.push_back((open.k, name));
+        if self.config.playlist_type != PlaylistType::Vod {
+            let names = self.write_manifests(open.k, false)?;
+            events.push(Event::Manifests { k: open.k, names });
+        }
+        self.delete_old(events)?;
+        Ok(())
+    }
+
+    fn write_manifests(&mut self, k: i64, ended: bool) -> Result<Vec<String>, PublishError> {
+        let dir = self.config.dir.clone();
+        let mut names = Vec::new();
+        if let Some(hls) = &self.hls
+            && hls.last_k().is_some()
+        {
+            let playlist = hls
+                .playlist_at(k)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            if !self.multivariant_written {
+                let grid = self.config.grid;
+                let multivariant = MultivariantPlaylist::new(
+                    playlist.version(),
+                    true,
+                    vec![Variant {
+                        uri: MEDIA_PLAYLIST.to_owned(),
+                        bandwidth: u64::from(self.config.bandwidth),
+                        average_bandwidth: None,
+                        codecs: self.codec_string.clone(),
+                        resolution: Some((
+                            u32::from(self.config.track.width),
+                            u32::from(self.config.track.height),
+                        )),
+                        frame_rate: Some(grid.rate()),
+                    }],
+                )
+                .map_err(|e| PublishError::Config(e.to_string()))?;
+                write_atomically(
+                    &dir,
+                    MULTIVARIANT_PLAYLIST,
+                    multivariant.render().as_bytes(),
+                )?;
+                self.multivariant_written = true;
+                names.push(MULTIVARIANT_PLAYLIST.to_owned());
+            }
+            write_atomically(&dir, MEDIA_PLAYLIST, playlist.render().as_bytes())?;
+            names.push(MEDIA_PLAYLIST.to_owned());
+        }
+        if let Some(dash) = &self.dash
+            && !self.dash_facts.is_empty()
+        {
+            let kind = if ended || self.config.playlist_type == PlaylistType::Vod {
+                MpdKind::Static
+            } else {
+                MpdKind::Dynamic
+            };
+            let facts: Vec<SegmentFact> = self.dash_facts.iter().copied().collect();
+            let mpd = dash
+                .mpd(&facts, k, kind)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            write_atomically(&dir, MPD, mpd.render().as_bytes())?;
+            names.push(MPD.to_owned());
+        }
+        if let Some(storage) = &self.storage {
+            write_atomically(&dir, STORAGE_INDEX, storage.render().as_bytes())?;
+            names.push(STORAGE_INDEX.to_owned());
+        }
+        Ok(names)
+    }
+
+    fn delete_old(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let max = self.config.max_files as usize;
+        if max == 0 || !matches!(self.config.playlist_type, PlaylistType::Live { .. }) {
+            return Ok(());
+        }
+        let mut storage_changed = false;
+        while self.written.len() > max {
+            let Some((k, name)) = self.written.pop_front() else {
+                break;
+            };
+            let path = self.config.dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Someone else removed it already: nothing left to do.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(PublishError::Output(OutputError::Io {
+                        action: "delete the old segment",
+                        path,
+                        source,
+                    }));
+                }
+            }
+            if let Some(storage) = &mut self.storage {
+                storage.remove(k);
+                storage_changed = true;
+            }
+            events.push(Event::Deleted { k, name });
+        }
+        if storage_changed && let Some(storage) = &self.storage {
+            write_atomically(&self.config.dir, STORAGE_INDEX, storage.render().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The directory must exist and be a directory; the error names it.
+pub fn check_directory(dir: &Path) -> Result<(), PublishError> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(PublishError::Config(format!(
+            "location '{}' is not a directory; give an existing, writable directory",
+            dir.display()
+        ))),
+        Err(error) => Err(PublishError::Config(format!(
+            "location '{}' is not usable ({error}); create the directory or give an existing one",
+            dir.display()
+        ))),
+    }
+}
