@@ -29,13 +29,17 @@ use std::path::{Path, PathBuf};
 use super::dash::{DashConfig, MpdKind, UtcTiming, VideoRepresentation};
 use super::fmp4::{self, Sample, VideoTrack};
 use super::grid::Grid;
-use super::hls::{HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, ResumePoint, Variant};
-use super::output::{OutputError, write_atomically};
+use super::hls::{
+    HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, Variant, facts_from_playlist,
+};
+use super::output::{NameTemplate, OutputError, write_atomically};
 use super::storage::{StorageIndex, StoredSegment, sha256_hex};
 use super::{SegmentFact, segment_name};
 
 /// The representation id of the video track (`$RepresentationID$`).
 pub const VIDEO_REPRESENTATION: &str = "video";
+/// Media segment names (the HLS and DASH defaults): `$Number$` = k.
+pub const SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.m4s";
 /// The HLS media playlist of the video track.
 pub const MEDIA_PLAYLIST: &str = "video.m3u8";
 /// The HLS multivariant playlist.
@@ -211,19 +215,27 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 }
             }
         }
+        // A restarted packager continues after what it published before, listing those
+        // segments again (still on disk) so its manifests match its peer's at once.
+        let previous = if config.playlist_type == PlaylistType::Vod {
+            None
+        } else {
+            std::fs::read_to_string(config.dir.join(MEDIA_PLAYLIST))
+                .ok()
+                .and_then(|text| facts_from_playlist(&text, &grid))
+        };
         let hls = if config.hls {
             let hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
-            let window = match std::fs::read_to_string(config.dir.join(MEDIA_PLAYLIST))
-                .ok()
-                .and_then(|text| ResumePoint::from_playlist(&text))
-            {
-                // A restarted packager continues after what it published before.
-                Some(point) if config.playlist_type != PlaylistType::Vod => {
-                    HlsWindow::resume(hls_config, point)
-                }
-                _ => HlsWindow::new(hls_config),
-            }
-            .map_err(|e| PublishError::Config(e.to_string()))?;
+            let window = match &previous {
+                Some((point, facts)) => HlsWindow::restore(hls_config, *point, facts).map_err(|e| {
+                    PublishError::Config(format!(
+                        "the playlist already in '{}' (a previous run) cannot be continued: {e}; \
+                         use an empty directory for a different stream",
+                        config.dir.join(MEDIA_PLAYLIST).display()
+                    ))
+                }),
+                None => HlsWindow::new(hls_config).map_err(|e| PublishError::Config(e.to_string())),
+            }?;
             Some(window)
         } else {
             None
@@ -255,16 +267,39 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         let storage = config
             .storage_index
             .then(|| StorageIndex::new(VIDEO_REPRESENTATION, grid));
-        let last_published_k = hls.as_ref().and_then(HlsWindow::last_k_or_origin);
+        let (last_published_k, restored) = match previous {
+            Some((point, facts)) => (Some(point.last_k), facts),
+            None => (None, Vec::new()),
+        };
+        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
+        let mut written = VecDeque::new();
+        for fact in &restored {
+            written.push_back((
+                fact.k,
+                segment_name(
+                    &template,
+                    VIDEO_REPRESENTATION,
+                    &grid,
+                    config.track.timescale,
+                    fact.k,
+                )?,
+            ));
+        }
+        let mut dash_facts: VecDeque<SegmentFact> = restored.into_iter().collect();
+        if let PlaylistType::Live { window } = config.playlist_type {
+            while dash_facts.len() > window as usize {
+                dash_facts.pop_front();
+            }
+        }
         Ok(Publisher {
             config,
             ticks_per_frame,
             codec_string,
             hls,
             dash,
-            dash_facts: VecDeque::new(),
+            dash_facts,
             storage,
-            written: VecDeque::new(),
+            written,
             open: None,
             skipping: None,
             last_index: None,
@@ -286,7 +321,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
 
     /// The name of segment k's file.
     pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
-        let template = super::output::NameTemplate::new("$RepresentationID$_$Number$.m4s")?;
+        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
         Ok(segment_name(
             &template,
             VIDEO_REPRESENTATION,
@@ -339,6 +374,14 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         if self.last_published_k.is_some_and(|last| k <= last) {
             // Already published (a restart inside a published segment).
             return Ok(events);
+        }
+        if self.dash.is_some() && u32::try_from(k).is_err() {
+            return Err(PublishError::Config(format!(
+                "segment number {k} does not fit the MPD's 32-bit $Number$ (ISO/IEC \
+                 23009-1): segments of {} s are too short to number from the Unix epoch; use \
+                 segments of 0.5 s or longer, or dash=false",
+                grid.segment_duration()
+            )));
         }
         if self.open.is_none() && self.skipping.is_none() {
             if !grid.is_first_frame_of_segment(frame.utc_ns) {
