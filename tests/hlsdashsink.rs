@@ -812,3 +812,36 @@ fn kill_during_writing_never_exposes_a_partial_manifest() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// B-frames (x264 bframes=2): segments still cut on the grid, every frame decodes, and
+/// presentation times are the frames' UTC instants, continuous across segments.
+#[test]
+fn b_frames_play_back_in_presentation_order() {
+    let dir = out_dir("bframes");
+    let launch = format!(
+        "{} ! {}",
+        source("10:00:00:00", 100).replace("tune=zerolatency", "bframes=2 b-adapt=false"),
+        sink_props(&dir, "playlist-type=vod max-files=0")
+    );
+    let run = run(&launch, false);
+    assert_eq!(run.error, None);
+    let ks: Vec<i64> = run.segments.iter().map(|s| s.get("k").unwrap()).collect();
+    assert_eq!(ks, (K0..K0 + 4).collect::<Vec<_>>());
+    // vod: manifests only at EOS.
+    assert_eq!(run.manifests.len(), 1);
+    let playlist = parse_media(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap());
+    assert_eq!(
+        playlist.playlist_type,
+        Some(m3u8_rs::MediaPlaylistType::Vod)
+    );
+    assert!(playlist.end_list);
+    let all = concatenate(&dir, K0..K0 + 4);
+    let frames = ffprobe_frames(&all);
+    assert_eq!(frames.len(), 100);
+    let (count, pts) = decoded_frames(&all);
+    assert_eq!(count, 100);
+    for (i, pts) in pts.iter().enumerate() {
+        assert_eq!(*pts as i64, T0_NS + i as i64 * 40_000_000, "frame {i}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

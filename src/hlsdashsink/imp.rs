@@ -395,6 +395,13 @@ impl HlsDashSink {
         if let Some(running_time) = running_time {
             state.last_times = Some((running_time, utc_ns));
         }
+        let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), Some(dts)) => {
+                i64::try_from(pts.nseconds()).unwrap_or(0)
+                    - i64::try_from(dts.nseconds()).unwrap_or(0)
+            }
+            _ => 0,
+        };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let timecode = buffer
             .meta::<gst_video::VideoTimeCodeMeta>()
@@ -410,6 +417,7 @@ impl HlsDashSink {
             keyframe,
             data,
             timecode,
+            decode_lead_ns,
         });
         let last_times = state.last_times;
         drop(state);

@@ -18,9 +18,11 @@
 //!
 //! # Media timeline
 //!
-//! Decode time of the i-th sample (decode order) of segment k is `(k·D + phase + i)·t` ticks
-//! with `t` ticks per frame; its presentation time is `n·t` with `n` its epoch frame index, so
-//! `tfdt`, `S@t` and `$Number$` are functions of k and composition offsets of the frame order.
+//! A sample's presentation time is `n·t` ticks, `n` its epoch frame index and `t` the ticks per
+//! frame; its decode time is `(n − lead)·t` with `lead` the encoder's PTS − DTS in whole frames
+//! (0 without B-frames), so composition offsets are never negative (players and demuxers shift
+//! negative ones) and decode times are continuous across segments. `tfdt`, `S@t` and
+//! `$Number$` are thus functions of the timecode and of the encoder's frame order.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -107,6 +109,10 @@ pub struct Frame<D> {
     pub data: D,
     /// The timecode label (`hh:mm:ss:ff`), for the storage index and messages.
     pub timecode: Option<String>,
+    /// PTS − DTS as the encoder stamped it (0 without B-frames or when DTS is unknown): the
+    /// decode timeline is the presentation grid moved back by this many frames, so composition
+    /// offsets stay non-negative like the encoder's.
+    pub decode_lead_ns: i64,
 }
 
 /// A written segment.
@@ -143,8 +149,10 @@ pub enum Event {
 
 struct OpenSegment<D> {
     k: i64,
-    /// (epoch frame index, keyframe, data), decode order.
-    frames: Vec<(i64, bool, D)>,
+    /// (epoch frame index, decode lead in frames, keyframe, data), decode order.
+    frames: Vec<(i64, i64, bool, D)>,
+    /// Which positions of the segment arrived (a repeated frame is dropped, not muxed twice).
+    seen: Vec<bool>,
     /// (epoch index, utc, timecode) of the earliest and latest frame in presentation order.
     first: (i64, i64, Option<String>),
     last: (i64, i64, Option<String>),
@@ -397,6 +405,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 self.open = Some(OpenSegment {
                     k,
                     frames: Vec::with_capacity(grid.frames_per_segment() as usize),
+                    seen: vec![false; grid.frames_per_segment() as usize],
                     first: (n, frame.utc_ns, frame.timecode.clone()),
                     last: (n, frame.utc_ns, frame.timecode.clone()),
                 });
@@ -416,13 +425,23 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         let Some(open) = &mut self.open else {
             return Ok(events);
         };
+        let position = grid.position_in_segment(frame.utc_ns) as usize;
+        if open.seen.get(position).copied().unwrap_or(true) {
+            events.push(Event::Backward {
+                utc_ns: frame.utc_ns,
+                last_utc_ns: self.last_index.map_or(frame.utc_ns, |(_, utc)| utc),
+            });
+            return Ok(events);
+        }
+        open.seen[position] = true;
         if n < open.first.0 {
             open.first = (n, frame.utc_ns, frame.timecode.clone());
         }
         if n > open.last.0 {
             open.last = (n, frame.utc_ns, frame.timecode.clone());
         }
-        open.frames.push((n, frame.keyframe, frame.data));
+        let lead = grid.rate().ns_to_frames(frame.decode_lead_ns);
+        open.frames.push((n, lead, frame.keyframe, frame.data));
         if open.frames.len() >= grid.frames_per_segment() as usize {
             self.close(&mut events)?;
         }
@@ -455,23 +474,37 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         };
         let grid = self.config.grid;
         let tpf = self.ticks_per_frame as i64;
-        let first_decode = grid.first_frame_of_segment(open.k);
+        // Decode index of each sample: its presentation index moved back by the encoder's
+        // decode lead, kept strictly increasing in decode order.
+        let mut decode = Vec::with_capacity(open.frames.len());
+        for (n, lead, _, _) in &open.frames {
+            let wanted = n.saturating_sub(*lead);
+            let index = match decode.last() {
+                Some(&previous) if wanted <= previous => previous + 1,
+                _ => wanted,
+            };
+            decode.push(index);
+        }
         let mut samples = Vec::with_capacity(open.frames.len());
-        for (i, (n, keyframe, data)) in open.frames.iter().enumerate() {
-            let decode_index = first_decode.saturating_add(i as i64);
-            let offset = n.saturating_sub(decode_index).saturating_mul(tpf);
+        for (i, (n, _, keyframe, data)) in open.frames.iter().enumerate() {
+            let frames_to_next = decode.get(i + 1).map_or(1, |next| next - decode[i]);
+            let offset = n.saturating_sub(decode[i]).saturating_mul(tpf);
+            let range = |what: &str, value: i64| {
+                PublishError::Input(format!(
+                    "segment {}: a sample's {what} of {value} ticks does not fit 32 bits",
+                    open.k
+                ))
+            };
+            let duration = frames_to_next.saturating_mul(tpf);
             samples.push(Sample {
                 data: data.as_ref(),
-                duration: self.ticks_per_frame as u32,
+                duration: u32::try_from(duration).map_err(|_| range("duration", duration))?,
                 keyframe: *keyframe,
-                composition_offset: i32::try_from(offset).map_err(|_| {
-                    PublishError::Input(format!(
-                        "segment {}: a frame is displayed {offset} ticks from its decode time",
-                        open.k
-                    ))
-                })?,
+                composition_offset: i32::try_from(offset)
+                    .map_err(|_| range("composition offset", offset))?,
             });
         }
+        let first_decode = decode.first().copied().unwrap_or(open.first.0);
         let base = grid
             .ticks_of_frames(first_decode, self.config.track.timescale)
             .and_then(|t| u64::try_from(t).ok())
@@ -646,5 +679,239 @@ pub fn check_directory(dir: &Path) -> Result<(), PublishError> {
             "location '{}' is not usable ({error}); create the directory or give an existing one",
             dir.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timecode::FrameRate;
+
+    const T0: i64 = 1_767_261_600_000_000_000;
+    const K0: i64 = 1_767_261_600;
+    const FRAME: i64 = 40_000_000;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("lockstep-publisher-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn config(dir: &Path, playlist_type: PlaylistType) -> PublisherConfig {
+        PublisherConfig {
+            dir: dir.to_path_buf(),
+            grid: Grid::new(FrameRate::new(25, 1).unwrap(), 25).unwrap(),
+            track: VideoTrack {
+                codec: fmp4::VideoCodec::H264,
+                codec_config: vec![1, 0x42, 0xc0, 0x0c, 0xff, 0xe0, 0],
+                width: 320,
+                height: 180,
+                timescale: 0,
+            },
+            playlist_type,
+            window: 3,
+            max_files: 0,
+            hls: true,
+            dash: true,
+            storage_index: true,
+            utc_timing: UtcTiming::http_iso("https://time.example/iso"),
+            segment_timeline: true,
+            bandwidth: 1_000_000,
+        }
+    }
+
+    fn frame(index: i64, keyframe: bool) -> Frame<Vec<u8>> {
+        Frame {
+            utc_ns: T0 + index * FRAME,
+            keyframe,
+            data: vec![index as u8; 4],
+            timecode: None,
+            decode_lead_ns: 0,
+        }
+    }
+
+    fn published(events: &[Event]) -> Vec<i64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Segment(s) => Some(s.k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuts_on_the_grid_and_publishes_on_the_last_frame() {
+        let dir = dir("cut");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Live { window: 3 })).unwrap();
+        // Joins 10 frames before segment K0: skips them, asks for a keyframe at K0.
+        let events = publisher.push(frame(-10, true)).unwrap();
+        assert_eq!(events, vec![Event::KeyframeWanted { utc_ns: T0, k: K0 }]);
+        for i in -9..24 {
+            let events = publisher.push(frame(i, i % 25 == 0)).unwrap();
+            assert!(published(&events).is_empty(), "frame {i}");
+        }
+        // The 25th frame of K0 completes it: segment and manifests at once.
+        let events = publisher.push(frame(24, false)).unwrap();
+        assert_eq!(published(&events), vec![K0]);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Manifests { k, .. } if *k == K0))
+        );
+        assert!(dir.join(format!("video_{K0}.m4s")).is_file());
+        for i in 25..40 {
+            publisher.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        // EOS: the open segment, short, and final manifests.
+        let events = publisher.finish().unwrap();
+        assert_eq!(published(&events), vec![K0 + 1]);
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(playlist.contains("#EXTINF:0.600000,\nvideo_1767261601.m4s\n#EXT-X-ENDLIST\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_keyframe_and_backward_jump() {
+        let dir = dir("keyframe");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        for i in 0..25 {
+            publisher.push(frame(i, i == 0)).unwrap();
+        }
+        // Segment K0+1 does not start on a keyframe: reported, not written.
+        let events = publisher.push(frame(25, false)).unwrap();
+        assert!(events.contains(&Event::NotKeyframe {
+            k: K0 + 1,
+            utc_ns: T0 + 25 * FRAME
+        }));
+        for i in 26..75 {
+            publisher.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        assert!(!dir.join(format!("video_{}.m4s", K0 + 1)).exists());
+        // Back in time: dropped with an event, nothing changes.
+        let events = publisher.push(frame(3, true)).unwrap();
+        assert!(matches!(events[..], [Event::Backward { .. }]));
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(
+            playlist.contains("#EXT-X-GAP\n#EXTINF:1.000000,\nvideo_1767261601.m4s\n"),
+            "{playlist}"
+        );
+        assert!(playlist.contains("video_1767261602.m4s\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Decode order I0 P3 B1 B2 P6 B4 B5 … with the encoder's DTS one frame before PTS for
+    /// the IDR: decode times continue across segments, offsets are never negative.
+    #[test]
+    fn b_frames_keep_presentation_times() {
+        let dir = dir("bframes");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        let order = |segment: i64| {
+            let base = segment * 25;
+            let mut out = vec![base];
+            let mut i = 1;
+            while i + 2 < 25 {
+                out.extend([base + i + 2, base + i, base + i + 1]);
+                i += 3;
+            }
+            out.extend((base + i..base + 25).rev().collect::<Vec<_>>());
+            out
+        };
+        let mut events = Vec::new();
+        for segment in 0..2 {
+            for (decode, n) in order(segment).into_iter().enumerate() {
+                let decode = segment * 25 + decode as i64 - 1;
+                events.extend(
+                    publisher
+                        .push(Frame {
+                            decode_lead_ns: (n - decode) * FRAME,
+                            ..frame(n, n % 25 == 0)
+                        })
+                        .unwrap(),
+                );
+            }
+        }
+        assert_eq!(published(&events), vec![K0, K0 + 1]);
+        for (segment, k) in [(0, K0), (1, K0 + 1)] {
+            let bytes = std::fs::read(dir.join(format!("video_{k}.m4s"))).unwrap();
+            let at = bytes.windows(4).position(|w| w == b"tfdt").unwrap();
+            let tfdt = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+            assert_eq!(
+                tfdt as i64,
+                ((K0 + segment) * 25 - 1) * 3600,
+                "decode lead of 1 frame"
+            );
+            let at = bytes.windows(4).position(|w| w == b"trun").unwrap();
+            assert_eq!(bytes[at + 4], 0, "version 0: no negative offset");
+            let count = u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+            let presented: Vec<i64> = (0..count as usize)
+                .map(|i| {
+                    let entry = at + 16 + i * 16;
+                    let offset =
+                        u32::from_be_bytes(bytes[entry + 12..entry + 16].try_into().unwrap());
+                    (tfdt as i64 + i as i64 * 3600 + i64::from(offset)) / 3600
+                })
+                .collect();
+            let expected: Vec<i64> = order(segment).iter().map(|n| K0 * 25 + n).collect();
+            assert_eq!(presented, expected);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_restart_lists_the_published_segments_again() {
+        let dir_once = dir("restart-once");
+        let dir_twice = dir("restart-twice");
+        let live = PlaylistType::Live { window: 3 };
+        let mut once = Publisher::new(config(&dir_once, live)).unwrap();
+        let mut first = Publisher::new(config(&dir_twice, live)).unwrap();
+        for i in 0..60 {
+            first.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        for i in 0..50 {
+            once.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        drop(first);
+        let mut second = Publisher::new(config(&dir_twice, live)).unwrap();
+        for i in 50..125 {
+            once.push(frame(i, i % 25 == 0)).unwrap();
+            let events = second.push(frame(i, i % 25 == 0)).unwrap();
+            if !published(&events).is_empty() {
+                for name in [MEDIA_PLAYLIST, MPD] {
+                    assert_eq!(
+                        std::fs::read_to_string(dir_once.join(name)).unwrap(),
+                        std::fs::read_to_string(dir_twice.join(name)).unwrap(),
+                        "{name} at frame {i}"
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir_once);
+        let _ = std::fs::remove_dir_all(&dir_twice);
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let dir = dir("config");
+        let error =
+            |config: PublisherConfig| Publisher::<Vec<u8>>::new(config).err().unwrap().to_string();
+        let mut bad = config(&dir, PlaylistType::Event);
+        bad.max_files = 5;
+        assert!(error(bad).contains("would delete listed segments"));
+        let mut bad = config(&dir, PlaylistType::Live { window: 5 });
+        bad.max_files = 3;
+        assert!(error(bad).contains("max-files 3 is smaller than playlist-length 5"));
+        let mut bad = config(&dir, PlaylistType::Event);
+        bad.track.codec_config = vec![0, 0, 0, 1, 0x67, 0, 0];
+        assert!(error(bad).contains("configurationVersion"));
+        assert!(
+            check_directory(&dir.join("missing"))
+                .unwrap_err()
+                .to_string()
+                .contains("missing")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
