@@ -15,6 +15,8 @@ APT_PACKAGES=(
   tzdata
   # xmllint: the packaging tests validate every MPD against the DASH schema in ../shared/schema
   libxml2-utils
+  # ffprobe: the hlsdashsink tests probe the written CMAF segments (keyframes, timestamps)
+  ffmpeg
 )
 
 missing=()
