@@ -13,6 +13,7 @@ use gstlockstep::packaging::fmp4::{
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
+#[allow(dead_code)] // the bit-reader helpers are not used here
 mod common;
 
 /// The top-level boxes of `data` tile it exactly.
