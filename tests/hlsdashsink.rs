@@ -96,19 +96,25 @@ fn run(launch: &str, drop_eos: bool) -> Run {
     });
     let (eos_sender, eos_receiver) = std::sync::mpsc::channel::<()>();
     let eos_flag = result.clone();
-    sink.static_pad("sink").unwrap().add_probe(
-        gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
+    // Stopping without EOS: the EOS is held by a blocking probe and never reaches the sink;
+    // setting the pipeline to NULL then flushes it away (a probe returning Drop trips a
+    // GStreamer-CRITICAL in the bindings on 1.22).
+    let probe_type = if drop_eos {
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BLOCK
+    } else {
+        gst::PadProbeType::EVENT_DOWNSTREAM
+    };
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(probe_type, move |_, info| {
             if let Some(gst::EventView::Eos(_)) = info.event().map(|e| e.view()) {
                 eos_flag.lock().unwrap().eos = true;
                 let _ = eos_sender.send(());
-                if drop_eos {
-                    return gst::PadProbeReturn::Drop;
-                }
+                // Blocks here with a BLOCK probe, passes otherwise.
+                return gst::PadProbeReturn::Ok;
             }
-            gst::PadProbeReturn::Ok
-        },
-    );
+            gst::PadProbeReturn::Pass
+        });
     // A configuration error fails the state change; its error message is on the bus.
     let _ = pipeline.set_state(gst::State::Playing);
     let bus = pipeline.bus().unwrap();
