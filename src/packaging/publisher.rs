@@ -802,6 +802,45 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A forward timecode jump (frames 30..80 never arrive): the open segment closes early
+    /// with its real length, the segment the jump lands in is skipped (it lacks its first
+    /// frame), the missing k are EXT-X-GAP entries, and the grid continues.
+    #[test]
+    fn forward_jump_closes_early_and_lists_gaps() {
+        let dir = dir("jump");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        let mut events = Vec::new();
+        for i in (0..30).chain(80..125) {
+            events.extend(publisher.push(frame(i, i % 25 == 0 || i == 80)).unwrap());
+        }
+        assert_eq!(published(&events), vec![K0, K0 + 1, K0 + 4]);
+        let short = events.iter().find_map(|e| match e {
+            Event::Segment(s) if s.k == K0 + 1 => Some(s.frames),
+            _ => None,
+        });
+        assert_eq!(short, Some(5));
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(
+            playlist.contains(
+                "#EXTINF:0.200000,\nvideo_1767261601.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:02.000Z\n#EXT-X-GAP\n\
+                 #EXTINF:1.000000,\nvideo_1767261602.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:03.000Z\n#EXT-X-GAP\n\
+                 #EXTINF:1.000000,\nvideo_1767261603.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:04.000Z\n#EXTINF:1.000000,\n\
+                 video_1767261604.m4s\n"
+            ),
+            "{playlist}"
+        );
+        // The timeline MPD leaves the missing segments out.
+        let mpd = std::fs::read_to_string(dir.join(MPD)).unwrap();
+        assert!(
+            mpd.contains("<S t=\"159053544000000\" d=\"90000\"/>"),
+            "{mpd}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Decode order I0 P3 B1 B2 P6 B4 B5 … with the encoder's DTS one frame before PTS for
     /// the IDR: decode times continue across segments, offsets are never negative.
     #[test]
