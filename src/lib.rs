@@ -5,6 +5,8 @@
 //!
 //! - `timecodeparse`: SMPTE ST 12 timecode from H.264/H.265 SEI, upstream metas or running time,
 //!   resolved to UTC, optionally made the stream's timeline.
+//! - `hlsdashsink`: CMAF segments cut on the epoch grid of the frames' timecode, HLS playlists
+//!   and a DASH MPD that redundant packagers write byte for byte alike.
 //!
 //! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
 //! [`bitstream`] (SEI/SPS readers) and [`timecode`] (timecode model and the UTC date rule).

@@ -783,13 +783,22 @@ fn kill_during_writing_never_exposes_a_partial_manifest() {
              hlsdashsink location={} segment-frames=25 playlist-length=6 max-files=8",
             dir.display()
         );
-        let mut child = Command::new("gst-launch-1.0")
+        let mut command = Command::new("gst-launch-1.0");
+        command
             .args(launch.split_whitespace())
             .env("GST_PLUGIN_PATH", &plugin_dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gst-launch-1.0 runs");
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the child dies with this test process, so an
+        // aborted test leaves no writer running.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("gst-launch-1.0 runs");
         std::thread::sleep(std::time::Duration::from_millis(wait_ms));
         // SIGKILL: no cleanup of any kind.
         child.kill().unwrap();
