@@ -315,7 +315,6 @@ impl HlsDashSink {
         let Some(buffer) = sample.buffer_owned() else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let settings = lock(&self.settings).clone();
         let mut state = lock(&self.state);
         let caps = sample.caps_owned();
         if let Some(caps) = caps
@@ -346,6 +345,10 @@ impl HlsDashSink {
                 }
                 state.caps = Some(caps);
             } else {
+                // Lock order settings → state: release state while reading the settings.
+                drop(state);
+                let settings = lock(&self.settings).clone();
+                state = lock(&self.state);
                 match self.publisher_for(&settings, &state, &caps) {
                     Ok(publisher) => {
                         gst::info!(
