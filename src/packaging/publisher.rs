@@ -832,8 +832,11 @@ mod tests {
             ),
             "{playlist}"
         );
-        // The timeline MPD leaves the missing segments out.
+        // The timeline MPD leaves the missing segments out; an event keeps every segment
+        // available (no timeShiftBufferDepth: infinite).
         let mpd = std::fs::read_to_string(dir.join(MPD)).unwrap();
+        assert!(mpd.contains("type=\"dynamic\"") && !mpd.contains("timeShiftBufferDepth"));
+        crate::packaging::dash::tests::assert_schema_valid(&mpd);
         assert!(
             mpd.contains("<S t=\"159053544000000\" d=\"90000\"/>"),
             "{mpd}"
