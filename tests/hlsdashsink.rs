@@ -860,3 +860,70 @@ fn b_frames_play_back_in_presentation_order() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What `tests/player/play.mjs` reports after playing in headless Chromium.
+fn play_in_chromium(dir: &Path, player: &str) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/player/play.mjs");
+    assert!(
+        script
+            .with_file_name("node_modules")
+            .join("playwright-core")
+            .exists(),
+        "tests/player/node_modules is missing: run scripts/setup.sh (npm ci --prefix tests/player)"
+    );
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(dir)
+        .arg(player)
+        .arg("3")
+        .output()
+        .expect("node runs (scripts/setup.sh installs nodejs and chromium)");
+    assert!(
+        output.status.success(),
+        "{player}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{player}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The written presentation plays in real clients: hls.js and dash.js in Debian's headless
+/// Chromium, served on 127.0.0.1. Playback advances 3 s with no error, and the
+/// program-date-time hls.js reads is the timecode's instant (10:00:00:00 → 10:00:00.000Z).
+#[test]
+fn plays_in_hls_js_and_dash_js_in_headless_chromium() {
+    let dir = out_dir("chromium");
+    let run = run(
+        &format!(
+            "{} ! {}",
+            source("10:00:00:00", 200).replace("pattern=colors", "pattern=ball"),
+            sink_props(&dir, "playlist-type=vod max-files=0")
+        ),
+        false,
+    );
+    assert_eq!(run.error, None);
+    for player in ["hls", "dash"] {
+        let result = play_in_chromium(&dir, player);
+        assert_eq!(
+            result["errors"],
+            serde_json::json!([]),
+            "{player}: {result}"
+        );
+        assert!(
+            result["currentTime"].as_f64().unwrap() >= 3.0,
+            "{player} plays: {result}"
+        );
+        assert!(
+            result["frames"].as_u64().unwrap() >= 60,
+            "{player} renders frames: {result}"
+        );
+        if player == "hls" {
+            assert_eq!(
+                result["programDateTime"].as_i64(),
+                Some(T0_NS / 1_000_000),
+                "hls.js sees the timecode's instant: {result}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
