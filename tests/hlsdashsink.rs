@@ -927,3 +927,111 @@ fn plays_in_hls_js_and_dash_js_in_headless_chromium() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One timecoded source, tee'd to two independent encoder branches and packagers in one
+/// pipeline; branch B's encoder only starts receiving frames at 10:00:02:12 (inside segment
+/// K0+2), as a redundant encoder started later would. From B's first complete window on, both
+/// directories hold identical playlists, MPDs and segments.
+#[test]
+fn two_encoder_branches_of_one_source_match() {
+    init();
+    let dir_a = out_dir("tee-a");
+    let dir_b = out_dir("tee-b");
+    let branch = |name: &str, dir: &Path| {
+        format!(
+            // Unbounded queues: A prerolls long before B gets its first frame.
+            "t. ! queue name=q{name} max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! x264enc speed-preset=ultrafast tune=zerolatency \
+             key-int-max=1000 pass=quant quantizer=30 threads=1 ! \
+             hlsdashsink name={name} location={} segment-duration=1000000000 \
+             playlist-length=3 max-files=0",
+            dir.display()
+        )
+    };
+    let launch = format!(
+        "videotestsrc num-buffers=200 pattern=colors ! \
+         video/x-raw,format=I420,width=320,height=180,framerate=25/1 ! \
+         timecodestamper set-internal-timecode=10:00:00:00 ! \
+         timecodeparse source=meta reference-time=2026-01-01T12:00:00Z timeline=timecode ! \
+         tee name=t {} {}",
+        branch("a", &dir_a),
+        branch("b", &dir_b)
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    // Branch B's encoder sees nothing before 10:00:02:12.
+    let start_b = T0_NS + 62 * 40_000_000;
+    pipeline
+        .by_name("qb")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            match info.buffer().and_then(|b| b.pts()) {
+                Some(pts) if (pts.nseconds() as i64) < start_b => gst::PadProbeReturn::Drop,
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+    type Snapshots = BTreeMap<(String, i64), (String, String)>;
+    let snapshots: Arc<Mutex<Snapshots>> = Arc::default();
+    let (dirs, sink_snapshots) = (
+        [
+            ("a".to_owned(), dir_a.clone()),
+            ("b".to_owned(), dir_b.clone()),
+        ],
+        snapshots.clone(),
+    );
+    pipeline.bus().unwrap().set_sync_handler(move |_, message| {
+        if let gst::MessageView::Element(e) = message.view()
+            && let Some(s) = e.structure()
+            && s.name() == "hlsdashsink-manifest"
+        {
+            let source = message.src().map(|o| o.name().to_string()).unwrap();
+            let dir = &dirs.iter().find(|(n, _)| *n == source).unwrap().1;
+            let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+            sink_snapshots
+                .lock()
+                .unwrap()
+                .entry((source, s.get::<i64>("k").unwrap()))
+                .or_insert((read("video.m3u8"), read("manifest.mpd")));
+        }
+        gst::BusSyncReply::Pass
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the pipeline finishes");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(message.view(), gst::MessageView::Eos(_)),
+        "{message:?}"
+    );
+    let snapshots = snapshots.lock().unwrap();
+    for k in K0 + 5..K0 + 8 {
+        assert_eq!(
+            snapshots[&("a".to_owned(), k)],
+            snapshots[&("b".to_owned(), k)],
+            "manifests after segment {k}"
+        );
+    }
+    assert!(
+        !snapshots.contains_key(&("b".to_owned(), K0 + 2)),
+        "B skipped K0+2"
+    );
+    for k in K0 + 3..K0 + 8 {
+        let name = format!("video_{k}.m4s");
+        assert_eq!(
+            std::fs::read(dir_a.join(&name)).unwrap(),
+            std::fs::read(dir_b.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}

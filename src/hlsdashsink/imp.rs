@@ -618,9 +618,13 @@ impl ObjectSubclass for HlsDashSink {
             .name("capsfilter")
             .build()
             .expect("capsfilter is in GStreamer core");
+        // No clock sync (frames are written as they come; running time is UTC), and no
+        // preroll: a packager that has not received its first frame yet (a redundant branch
+        // joining later) must not hold the whole pipeline in PAUSED.
         let appsink = gst_app::AppSink::builder()
             .name("appsink")
             .sync(false)
+            .async_(false)
             .build();
         HlsDashSink {
             settings: Mutex::new(Settings::default()),
