@@ -743,16 +743,41 @@ fn disk_full_is_a_clear_error() {
     }
 }
 
+/// `gst-launch-1.0 <launch>` with this build's plugin, killed with the test thread if it dies.
+fn spawn_gst_launch(launch: &str, plugin_dir: &Path) -> std::process::Child {
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .args(launch.split_whitespace())
+        .env("GST_PLUGIN_PATH", plugin_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe; the child dies with the spawning thread, so an
+    // aborted test leaves no writer running.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command.spawn().expect("gst-launch-1.0 runs")
+}
+
+fn plugin_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug");
+    assert!(
+        dir.join("libgstlockstep.so").exists(),
+        "the plugin library is built by cargo test"
+    );
+    dir
+}
+
 /// kill -9 of a gst-launch-1.0 writing short segments, at several moments, while a reader
 /// reads the manifests as fast as it can: every read parses (never a half-written file).
 #[test]
 fn kill_during_writing_never_exposes_a_partial_manifest() {
     init();
-    let plugin_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug");
-    assert!(
-        plugin_dir.join("libgstlockstep.so").exists(),
-        "the plugin library is built by cargo test"
-    );
+    let plugin_dir = plugin_dir();
     let dir = out_dir("kill");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -783,22 +808,7 @@ fn kill_during_writing_never_exposes_a_partial_manifest() {
              hlsdashsink location={} segment-frames=25 playlist-length=6 max-files=8",
             dir.display()
         );
-        let mut command = Command::new("gst-launch-1.0");
-        command
-            .args(launch.split_whitespace())
-            .env("GST_PLUGIN_PATH", &plugin_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the child dies with this test process, so an
-        // aborted test leaves no writer running.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().expect("gst-launch-1.0 runs");
+        let mut child = spawn_gst_launch(&launch, &plugin_dir);
         std::thread::sleep(std::time::Duration::from_millis(wait_ms));
         // SIGKILL: no cleanup of any kind.
         child.kill().unwrap();
@@ -862,7 +872,7 @@ fn b_frames_play_back_in_presentation_order() {
 }
 
 /// What `tests/player/play.mjs` reports after playing in headless Chromium.
-fn play_in_chromium(dir: &Path, player: &str) -> serde_json::Value {
+fn play_in_chromium(dir: &Path, player: &str, seconds: u32) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/player/play.mjs");
     assert!(
         script
@@ -875,7 +885,7 @@ fn play_in_chromium(dir: &Path, player: &str) -> serde_json::Value {
         .arg(&script)
         .arg(dir)
         .arg(player)
-        .arg("3")
+        .arg(seconds.to_string())
         .output()
         .expect("node runs (scripts/setup.sh installs nodejs and chromium)");
     assert!(
@@ -903,7 +913,7 @@ fn plays_in_hls_js_and_dash_js_in_headless_chromium() {
     );
     assert_eq!(run.error, None);
     for player in ["hls", "dash"] {
-        let result = play_in_chromium(&dir, player);
+        let result = play_in_chromium(&dir, player, 3);
         assert_eq!(
             result["errors"],
             serde_json::json!([]),
@@ -1063,5 +1073,74 @@ fn h265_segments_decode() {
     for (i, (_, key)) in frames.iter().enumerate() {
         assert_eq!(*key, i % 25 == 0, "frame {i}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A live stream timecoded "now" (real time, `videotestsrc is-live=true`), played while it is
+/// being written: the dynamic MPD (AST at the epoch, UTCTiming from the test server) in
+/// dash.js and the live playlist in hls.js. Both advance 2 s without error; dash.js plays at
+/// MPD time = UTC, and the program-date-time hls.js reads is a segment boundary of the last
+/// seconds.
+#[test]
+fn live_stream_plays_in_hls_js_and_dash_js() {
+    init();
+    let dir = out_dir("live-players");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let second_of_day = now % 86_400;
+    let first_timecode = format!(
+        "{:02}:{:02}:{:02}:00",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    );
+    let launch = format!(
+        "videotestsrc is-live=true pattern=ball ! \
+         video/x-raw,format=I420,width=320,height=180,framerate=25/1 ! \
+         timecodeparse first-timecode={first_timecode} timeline=timecode ! \
+         x264enc speed-preset=ultrafast tune=zerolatency bitrate=500 ! \
+         hlsdashsink location={} segment-duration=1000000000 playlist-length=6 \
+         utc-timing=/time",
+        dir.display()
+    );
+    let mut child = spawn_gst_launch(&launch, &plugin_dir());
+    // Enough segments for dash.js's suggested presentation delay (3 s) behind the live edge.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let dash = play_in_chromium(&dir, "dash", 2);
+    let hls = play_in_chromium(&dir, "hls", 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for (player, result) in [("dash", &dash), ("hls", &hls)] {
+        assert_eq!(
+            result["errors"],
+            serde_json::json!([]),
+            "{player}: {result}"
+        );
+        assert!(
+            result["played"].as_f64().unwrap() >= 2.0,
+            "{player}: {result}"
+        );
+        assert!(
+            result["frames"].as_u64().unwrap() >= 30,
+            "{player}: {result}"
+        );
+    }
+    let media_time = dash["currentTime"].as_f64().unwrap();
+    assert!(
+        media_time > now as f64 && media_time < until,
+        "dash.js plays at MPD time = UTC: {media_time} in ({now}, {until})"
+    );
+    let pdt_ms = hls["programDateTime"].as_f64().unwrap();
+    assert_eq!(pdt_ms % 1000.0, 0.0, "a segment boundary: {pdt_ms}");
+    assert!(
+        pdt_ms / 1000.0 >= now as f64 && pdt_ms / 1000.0 < until,
+        "hls.js program-date-time {pdt_ms} from the timecode, within the run"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

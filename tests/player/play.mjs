@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 // Plays hlsdashsink output in Debian's headless Chromium with hls.js or dash.js and prints what
-// the player saw as JSON: {"currentTime", "errors", "programDateTime", "frames"}.
+// the player saw as JSON: {"currentTime", "played", "errors", "programDateTime", "frames"}.
 //
 // Usage: node play.mjs <output dir> <hls|dash> [seconds to play]
 // The directory is served on 127.0.0.1 (an ephemeral port) next to the players' own files
-// from node_modules; nothing is downloaded at run time.
+// from node_modules, with /time as a UTCTiming source; nothing is downloaded at run time.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -55,6 +55,12 @@ const server = http.createServer((req, res) => {
     res.end(page);
     return;
   }
+  if (url === '/time') {
+    // A UTCTiming source (urn:mpeg:dash:utc:http-iso:2014) on the same server.
+    res.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*' });
+    res.end(new Date().toISOString());
+    return;
+  }
   if (libs[url]) file = libs[url];
   else if (url.startsWith('/media/') && !url.includes('..')) file = path.join(dir, url.slice(7));
   if (!file || !fs.existsSync(file)) {
@@ -79,6 +85,9 @@ try {
   tab.on('pageerror', (e) => consoleErrors.push(String(e)));
   await tab.goto(`http://127.0.0.1:${port}/`);
   const deadline = Date.now() + 30000;
+  // Media time where playback started (0 for vod and hls.js; seconds since the epoch for a
+  // live MPD anchored at 1970): "played" is how far it advanced from there.
+  let start = null;
   for (;;) {
     outcome = await tab.evaluate(() => ({
       currentTime: document.getElementById('v').currentTime,
@@ -86,7 +95,9 @@ try {
       programDateTime: window.result.programDateTime,
       frames: document.getElementById('v').getVideoPlaybackQuality().totalVideoFrames,
     }));
-    if (outcome.currentTime >= target || outcome.errors.length > 0 || Date.now() > deadline) break;
+    if (start === null && outcome.frames > 0) start = outcome.currentTime;
+    outcome.played = start === null ? 0 : outcome.currentTime - start;
+    if (outcome.played >= target || outcome.errors.length > 0 || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   outcome.errors.push(...consoleErrors);
