@@ -1144,3 +1144,64 @@ fn live_stream_plays_in_hls_js_and_dash_js() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// segment-format=ts (HLS only): version 3 playlist without EXT-X-MAP, `.ts` segments named by
+/// k that each decode on their own (parameter sets before every keyframe, B-frames included),
+/// continuous timestamps across segments, playback in hls.js; with dash=true it is a
+/// configuration error.
+#[test]
+fn ts_segments_for_hls() {
+    let dir = out_dir("ts");
+    let launch = format!(
+        "{} ! {}",
+        source("10:00:00:00", 100)
+            .replace("tune=zerolatency", "bframes=2 b-adapt=false")
+            .replace("pattern=colors", "pattern=ball"),
+        sink_props(
+            &dir,
+            "segment-format=ts dash=false playlist-type=vod max-files=0"
+        )
+    );
+    let run = run(&launch, false);
+    assert_eq!(run.error, None);
+    let text = std::fs::read_to_string(dir.join("video.m3u8")).unwrap();
+    let playlist = parse_media(&text);
+    assert_eq!(playlist.version, Some(3));
+    assert!(!text.contains("EXT-X-MAP"), "{text}");
+    assert_eq!(playlist.segments.len(), 4);
+    assert!(!dir.join("manifest.mpd").exists());
+    let mut all = Vec::new();
+    for (i, segment) in playlist.segments.iter().enumerate() {
+        assert_eq!(segment.uri, format!("video_{}.ts", K0 + i as i64));
+        let path = dir.join(&segment.uri);
+        let frames = ffprobe_frames(&path);
+        assert_eq!(frames.len(), 25, "{} decodes on its own", segment.uri);
+        assert!(frames[0].1, "{} opens with a keyframe", segment.uri);
+        all.extend(std::fs::read(&path).unwrap());
+    }
+    let joined = dir.join("all.ts");
+    std::fs::write(&joined, all).unwrap();
+    let frames = ffprobe_frames(&joined);
+    assert_eq!(frames.len(), 100);
+    for pair in frames.windows(2) {
+        assert!((pair[1].0 - pair[0].0 - 0.04).abs() < 1e-3, "{pair:?}");
+    }
+    std::fs::remove_file(&joined).unwrap();
+    let result = play_in_chromium(&dir, "hls", 2);
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert!(result["played"].as_f64().unwrap() >= 2.0, "{result}");
+    assert_eq!(result["programDateTime"].as_i64(), Some(T0_NS / 1_000_000));
+
+    let error = crate::run(
+        &format!(
+            "{} ! {}",
+            source("10:00:00:00", 30),
+            sink_props(&dir, "segment-format=ts")
+        ),
+        false,
+    )
+    .error
+    .expect("ts with dash is refused");
+    assert!(error.contains("set dash=false"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,7 +17,7 @@ use crate::packaging::fmp4::{VideoCodec, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::packaging::hls::PlaylistType;
 use crate::packaging::publisher::{
-    Event, Frame, PublishError, Publisher, PublisherConfig, check_directory,
+    Event, Frame, PublishError, Publisher, PublisherConfig, SegmentFormat, check_directory,
 };
 use crate::timecode::FrameRate;
 use crate::timecode::utc::format_rfc3339_nanos;
@@ -306,6 +306,10 @@ impl HlsDashSink {
             },
             segment_timeline: settings.segment_timeline,
             bandwidth,
+            format: match settings.segment_format {
+                HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
+                HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
+            },
         };
         Publisher::new(config).map_err(|e| e.to_string())
     }
@@ -660,7 +664,7 @@ impl ObjectImpl for HlsDashSink {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("segment-format", DEFAULT_SEGMENT_FORMAT)
                     .nick("Segment format")
-                    .blurb("Segment container: cmaf (fragmented MP4 usable by HLS and DASH at once)")
+                    .blurb("Segment container: cmaf (fragmented MP4 usable by HLS and DASH at once) or ts (MPEG-TS, HLS only: set dash=false)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("hls")

@@ -52,6 +52,11 @@ pub enum HlsDashSinkSegmentFormat {
         nick = "cmaf"
     )]
     Cmaf = 0,
+    #[enum_value(
+        name = "MPEG-TS: .ts media segments for HLS (set dash=false)",
+        nick = "ts"
+    )]
+    Ts = 1,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -22,6 +22,7 @@ pub mod hls;
 pub mod output;
 pub mod publisher;
 pub mod storage;
+pub mod ts;
 
 use std::fmt;
 

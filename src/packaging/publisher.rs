@@ -36,12 +36,32 @@ use super::hls::{
 };
 use super::output::{NameTemplate, OutputError, write_atomically};
 use super::storage::{StorageIndex, StoredSegment, sha256_hex};
-use super::{SegmentFact, segment_name};
+use super::{SegmentFact, segment_name, ts};
 
 /// The representation id of the video track (`$RepresentationID$`).
 pub const VIDEO_REPRESENTATION: &str = "video";
 /// Media segment names (the HLS and DASH defaults): `$Number$` = k.
 pub const SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.m4s";
+/// MPEG-TS segment names.
+pub const TS_SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.ts";
+
+/// The segment container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentFormat {
+    /// CMAF / fragmented MP4: an init segment plus `.m4s` media segments (HLS and DASH).
+    Cmaf,
+    /// MPEG-2 transport stream `.ts` segments (HLS only), each decodable on its own.
+    Ts,
+}
+
+impl SegmentFormat {
+    fn template(self) -> &'static str {
+        match self {
+            SegmentFormat::Cmaf => SEGMENT_TEMPLATE,
+            SegmentFormat::Ts => TS_SEGMENT_TEMPLATE,
+        }
+    }
+}
 /// The HLS media playlist of the video track.
 pub const MEDIA_PLAYLIST: &str = "video.m3u8";
 /// The HLS multivariant playlist.
@@ -97,6 +117,7 @@ pub struct PublisherConfig {
     pub segment_timeline: bool,
     /// Peak bit rate for BANDWIDTH / @bandwidth; must be the same on every packager.
     pub bandwidth: u32,
+    pub format: SegmentFormat,
 }
 
 /// One access unit in decode order.
@@ -177,6 +198,8 @@ pub struct Publisher<D> {
     keyframe_requested_k: Option<i64>,
     multivariant_written: bool,
     init_written: bool,
+    /// The record's parameter sets, put in front of every TS keyframe.
+    parameter_sets: Option<ts::ParameterSets>,
 }
 
 impl<D: AsRef<[u8]>> Publisher<D> {
@@ -192,6 +215,22 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                     grid.rate()
                 ))
             })?;
+        let parameter_sets = match config.format {
+            SegmentFormat::Cmaf => None,
+            SegmentFormat::Ts => {
+                if config.dash {
+                    return Err(PublishError::Config(
+                        "segment-format=ts is for HLS only (DASH needs CMAF segments); set \
+                         dash=false or segment-format=cmaf"
+                            .into(),
+                    ));
+                }
+                Some(
+                    ts::ParameterSets::from_record(config.track.codec, &config.track.codec_config)
+                        .map_err(|e| PublishError::Input(e.to_string()))?,
+                )
+            }
+        };
         let codec_string = fmp4::rfc6381_codec(config.track.codec, &config.track.codec_config)
             .map_err(|e| PublishError::Input(e.to_string()))?;
         if !config.hls && !config.dash {
@@ -233,7 +272,11 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 .and_then(|text| facts_from_playlist(&text, &grid))
         };
         let hls = if config.hls {
-            let hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
+            let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
+            if config.format == SegmentFormat::Ts {
+                hls_config.segment_template = NameTemplate::new(TS_SEGMENT_TEMPLATE)?;
+                hls_config.init_template = None;
+            }
             let window = match &previous {
                 Some((point, facts)) => HlsWindow::restore(hls_config, *point, facts).map_err(|e| {
                     PublishError::Config(format!(
@@ -279,7 +322,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             Some((point, facts)) => (Some(point.last_k), facts),
             None => (None, Vec::new()),
         };
-        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
+        let template = NameTemplate::new(config.format.template())?;
         let mut written = VecDeque::new();
         for fact in &restored {
             written.push_back((
@@ -315,6 +358,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             keyframe_requested_k: None,
             multivariant_written: false,
             init_written: false,
+            parameter_sets,
         })
     }
 
@@ -329,7 +373,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
 
     /// The name of segment k's file.
     pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
-        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
+        let template = NameTemplate::new(self.config.format.template())?;
         Ok(segment_name(
             &template,
             VIDEO_REPRESENTATION,
@@ -346,7 +390,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     /// Handles one frame (decode order).
     pub fn push(&mut self, frame: Frame<D>) -> Result<Vec<Event>, PublishError> {
         let mut events = Vec::new();
-        if !self.init_written {
+        if !self.init_written && self.config.format == SegmentFormat::Cmaf {
             let init = fmp4::init_segment(&self.config.track)
                 .map_err(|e| PublishError::Input(e.to_string()))?;
             write_atomically(&self.config.dir, &Self::init_name(), &init)?;
@@ -511,8 +555,34 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             .ok_or_else(|| PublishError::Input(format!("segment {} lies before 1970", open.k)))?;
         // mfhd sequence numbers are 32 bits; k modulo 2^32 (k itself for 2 s segments until
         // the year 2242).
-        let bytes = fmp4::media_segment(open.k as u32, base, &samples)
-            .map_err(|e| PublishError::Input(e.to_string()))?;
+        let bytes = match &self.parameter_sets {
+            None => fmp4::media_segment(open.k as u32, base, &samples)
+                .map_err(|e| PublishError::Input(e.to_string()))?,
+            Some(parameter_sets) => {
+                // 90 kHz on the epoch grid: floor(index · den · 90000 / num), mod 2^33 in the
+                // writer.
+                let rate = grid.rate();
+                let at_90k = |index: i64| {
+                    u64::try_from(
+                        i128::from(index) * i128::from(rate.den()) * 90_000
+                            / i128::from(rate.num()),
+                    )
+                    .unwrap_or(0)
+                };
+                let ts_samples: Vec<ts::TsSample<'_>> = open
+                    .frames
+                    .iter()
+                    .zip(&decode)
+                    .map(|((n, _, keyframe, data), decode_index)| ts::TsSample {
+                        data: data.as_ref(),
+                        keyframe: *keyframe,
+                        pts: at_90k(*n),
+                        dts: at_90k(*decode_index),
+                    })
+                    .collect();
+                ts::segment(self.config.track.codec, parameter_sets, &ts_samples)
+            }
+        };
         let name = self.segment_name(open.k)?;
         write_atomically(&self.config.dir, &name, &bytes)?;
         let span = open.last.0.saturating_sub(open.first.0).saturating_add(1);
@@ -719,6 +789,7 @@ mod tests {
             utc_timing: UtcTiming::http_iso("https://time.example/iso"),
             segment_timeline: true,
             bandwidth: 1_000_000,
+            format: SegmentFormat::Cmaf,
         }
     }
 
