@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The CMAF writer on arbitrary input: a decoder configuration record (parsed for the RFC 6381
-//! codec string) and samples. Selector bit 0: H.264 / H.265; bits 1..: keyframe pattern.
+//! The CMAF and MPEG-TS writers on arbitrary input: a decoder configuration record (parsed for
+//! the RFC 6381 codec string and, for TS, its parameter sets) and samples. Selector bit 0: H.264 / H.265; bits 1..: keyframe pattern.
 //! First chunk: the record; further chunks: samples.
 //!
 //! Checks: no panic; every box the writer emits has a size that tiles its parent exactly; the
-//! codec string uses RFC 6381 characters only.
+//! codec string uses RFC 6381 characters only; a TS segment is whole 188-byte packets.
 #![no_main]
 
 use gstlockstep::packaging::fmp4::{
     Sample, VideoCodec, VideoTrack, init_segment, media_segment, rfc6381_codec,
 };
+use gstlockstep::packaging::ts;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -67,5 +68,20 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     if let Ok(segment) = media_segment(u32::from(selector), u64::from(selector) << 33, &samples) {
         assert!(tiles(&segment));
+    }
+    if let Ok(sets) = ts::ParameterSets::from_record(codec, &track.codec_config) {
+        let ts_samples: Vec<ts::TsSample<'_>> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ts::TsSample {
+                data: s.data,
+                keyframe: s.keyframe,
+                pts: (i as u64 + 1) * 3600 + (u64::from(selector) << 32),
+                dts: i as u64 * 3600 + (u64::from(selector) << 32),
+            })
+            .collect();
+        let segment = ts::segment(codec, &sets, &ts_samples);
+        assert_eq!(segment.len() % ts::PACKET_SIZE, 0);
+        assert!(segment.chunks(ts::PACKET_SIZE).all(|p| p[0] == 0x47));
     }
 });
