@@ -7,6 +7,7 @@
 //! `x264enc speed-preset=ultrafast tune=zerolatency key-int-max=25` (a keyframe at every 1 s
 //! boundary, which all three sinks need), kept in memory and replayed through `appsrc` into:
 //! - `hlsdashsink` (HLS + DASH, CMAF, 1 s segments, window 5),
+//! - `hlsdashsink segment-format=ts dash=false` (HLS, MPEG-TS: the same output as hlssink2),
 //! - `h264parse ! hlssink2` (MPEG-TS, target-duration 1, window 5),
 //! - `h264parse ! dashsink muxer=mp4 dynamic=true` (target-duration 1).
 //!
@@ -77,6 +78,7 @@ fn encode(frames: usize) -> (gst::Caps, Vec<gst::Buffer>) {
 #[derive(Clone, Copy)]
 enum Candidate {
     HlsDashSink,
+    HlsDashSinkTs,
     HlsSink2,
     DashSink,
 }
@@ -85,6 +87,7 @@ impl Candidate {
     fn name(self) -> &'static str {
         match self {
             Candidate::HlsDashSink => "hlsdashsink (HLS+DASH, CMAF)",
+            Candidate::HlsDashSinkTs => "hlsdashsink (HLS, TS)",
             Candidate::HlsSink2 => "hlssink2 (HLS, TS)",
             Candidate::DashSink => "dashsink (DASH, mp4)",
         }
@@ -96,6 +99,11 @@ impl Candidate {
             Candidate::HlsDashSink => format!(
                 "appsrc name=src format=time max-bytes=0 ! hlsdashsink location={dir} \
                  segment-duration=1000000000 playlist-length=5 max-files=10 bandwidth=1600000"
+            ),
+            Candidate::HlsDashSinkTs => format!(
+                "appsrc name=src format=time max-bytes=0 ! hlsdashsink location={dir} \
+                 segment-duration=1000000000 playlist-length=5 max-files=10 bandwidth=1600000 \
+                 segment-format=ts dash=false"
             ),
             Candidate::HlsSink2 => format!(
                 "appsrc name=src format=time max-bytes=0 ! h264parse ! hlssink2 \
@@ -115,6 +123,7 @@ impl Candidate {
         match self {
             // Written last of the two manifests.
             Candidate::HlsDashSink => dir.join("manifest.mpd"),
+            Candidate::HlsDashSinkTs => dir.join("video.m3u8"),
             Candidate::HlsSink2 => dir.join("playlist.m3u8"),
             Candidate::DashSink => dir.join("manifest.mpd"),
         }
@@ -282,6 +291,7 @@ fn main() {
     let sinks: &[Candidate] = if full {
         &[
             Candidate::HlsDashSink,
+            Candidate::HlsDashSinkTs,
             Candidate::HlsSink2,
             Candidate::DashSink,
         ]
@@ -292,7 +302,10 @@ fn main() {
         .iter()
         .map(|&sink| (sink, measure(sink, &caps, &buffers)))
         .collect();
-    let reference = percentile(&results[1].1.cpu_ns_per_frame, 0.5);
+    let reference = results
+        .iter()
+        .find(|(sink, _)| matches!(sink, Candidate::HlsSink2))
+        .map_or(f64::NAN, |(_, r)| percentile(&r.cpu_ns_per_frame, 0.5));
     println!(
         "{:<30} {:>12} {:>14} {:>9} {:>12} {:>12} {:>9}",
         "sink",
