@@ -15,6 +15,10 @@ APT_PACKAGES=(
   tzdata
   # xmllint: the packaging tests validate every MPD against the DASH schema in ../shared/schema
   libxml2-utils
+  # ffprobe: the hlsdashsink tests probe the written CMAF segments (keyframes, timestamps)
+  ffmpeg
+  # headless Chromium: the hlsdashsink test plays the output with hls.js and dash.js
+  chromium
 )
 
 missing=()
@@ -42,4 +46,21 @@ done
 if [ "${LOCKSTEP_SKIP_FUZZ:-0}" != 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
   cargo install --locked cargo-fuzz
+fi
+# The player test (tests/player): hls.js, dash.js and playwright-core from npm, pinned by
+# package-lock.json; playwright-core drives the Debian chromium above (no browser download).
+# playwright-core 1.65 needs Node.js >= 20 (Debian 12 ships 18: use NodeSource's nodejs 20).
+if ! command -v node >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: warning: Node.js $(node --version 2>/dev/null) is older than 20; the player test needs 20 or newer" >&2
+fi
+player_dir="$(cd "$(dirname "$0")/../tests/player" && pwd)"
+if [ ! -d "$player_dir/node_modules/playwright-core" ]; then
+  echo "setup: installing the player test's npm packages"
+  (cd "$player_dir" && npm ci --no-audit --no-fund)
 fi

@@ -37,7 +37,8 @@ meson compile -C build
 meson install -C build
 env -u GST_PLUGIN_PATH gst-inspect-1.0 lockstep | head -n 12
 env -u GST_PLUGIN_PATH gst-inspect-1.0 timecodeparse >/dev/null
-meson test -C build --print-errorlogs plugin-loads timecodeparse-inspect synchronizedswitch-inspect handoverbin-inspect
+env -u GST_PLUGIN_PATH gst-inspect-1.0 hlsdashsink >/dev/null
+meson test -C build --print-errorlogs plugin-loads timecodeparse-inspect synchronizedswitch-inspect handoverbin-inspect hlsdashsink-inspect
 
 # The closing line CI reads: the cargo test totals.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "lockstep: %d passed, %d failed, %d skipped\n", p, f, i }' target/cargo-test.log

@@ -7,6 +7,8 @@
 //!   resolved to UTC, optionally made the stream's timeline.
 //! - `synchronizedswitch`: N redundant branches in, one stream out, every frame exactly once.
 //! - `handoverbin`: replaces a running encoder at a negotiated frame, with no glitch.
+//! - `hlsdashsink`: CMAF segments cut on the epoch grid of the frames' timecode, HLS playlists
+//!   and a DASH MPD that redundant packagers write byte for byte alike.
 //!
 //! Pure cores (no GStreamer types) are public so tests, benchmarks and fuzzers can use them:
 //! [`bitstream`] (SEI/SPS readers), [`timecode`] (timecode model and the UTC date rule),
@@ -18,6 +20,7 @@ pub mod bitstream;
 pub mod framemeta;
 pub mod handover;
 pub mod handoverbin;
+pub mod hlsdashsink;
 pub mod packaging;
 pub mod switching;
 pub mod synchronizedswitch;
@@ -28,6 +31,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     timecodeparse::register(plugin)?;
     synchronizedswitch::register(plugin)?;
     handoverbin::register(plugin)?;
+    hlsdashsink::register(plugin)?;
     Ok(())
 }
 

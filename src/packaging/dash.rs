@@ -123,7 +123,9 @@ pub struct DashConfig {
     pub video_timescale: u32,
     /// The anchor segment k_A: AST is its nominal start; 0 = the Unix epoch.
     pub anchor_segment: i64,
-    /// Segments in the time-shift buffer: `timeShiftBufferDepth = window · D`.
+    /// Segments in the time-shift buffer: `timeShiftBufferDepth = window · D`; `u32::MAX`
+    /// omits the attribute (an infinite buffer, ISO/IEC 23009-1: every segment stays
+    /// available, as for an HLS event playlist).
     pub window: u32,
     pub min_buffer_time: ExactSeconds,
     pub suggested_presentation_delay: ExactSeconds,
@@ -484,7 +486,8 @@ impl DashConfig {
             publish_time_ns: grid.segment_start_ns(last_complete_k.saturating_add(1)),
             media_presentation_duration,
             minimum_update_period: self.minimum_update_period,
-            time_shift_buffer_depth: d.times(u64::from(self.window)),
+            time_shift_buffer_depth: (self.window != u32::MAX)
+                .then(|| d.times(u64::from(self.window))),
             min_buffer_time: self.min_buffer_time,
             suggested_presentation_delay: self.suggested_presentation_delay,
             max_segment_duration: d,
@@ -550,7 +553,8 @@ pub struct Mpd {
     publish_time_ns: i64,
     media_presentation_duration: Option<ExactSeconds>,
     minimum_update_period: ExactSeconds,
-    time_shift_buffer_depth: ExactSeconds,
+    /// `None`: infinite (the attribute is omitted).
+    time_shift_buffer_depth: Option<ExactSeconds>,
     min_buffer_time: ExactSeconds,
     suggested_presentation_delay: ExactSeconds,
     max_segment_duration: ExactSeconds,
@@ -608,12 +612,16 @@ impl Mpd {
             MpdKind::Dynamic => {
                 out.push_str(&format!(
                     " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" \
-                     minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" \
-                     suggestedPresentationDelay=\"{}\"",
+                     minimumUpdatePeriod=\"{}\"",
                     format_instant_shortest(self.availability_start_time_ns),
                     format_instant_shortest(self.publish_time_ns),
                     self.minimum_update_period.to_iso8601(),
-                    self.time_shift_buffer_depth.to_iso8601(),
+                ));
+                if let Some(depth) = self.time_shift_buffer_depth {
+                    out.push_str(&format!(" timeShiftBufferDepth=\"{}\"", depth.to_iso8601()));
+                }
+                out.push_str(&format!(
+                    " suggestedPresentationDelay=\"{}\"",
                     self.suggested_presentation_delay.to_iso8601(),
                 ));
             }

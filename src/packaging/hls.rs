@@ -226,6 +226,58 @@ impl ResumePoint {
     }
 }
 
+/// The segments a media playlist rendered by this module lists, read back as facts, so a
+/// restarted packager lists them again and its playlists match its peer's at once. Gap
+/// entries are skipped (they were missing); PDT is read to the millisecond (what the text
+/// holds; the rendered text is the same) and EXTINF back to whole frames at the grid's rate.
+/// `None` when the text is not such a playlist or an entry does not read back.
+pub fn facts_from_playlist(text: &str, grid: &Grid) -> Option<(ResumePoint, Vec<SegmentFact>)> {
+    let point = ResumePoint::from_playlist(text)?;
+    let mut facts = Vec::new();
+    let mut k: Option<i64> = None;
+    let mut pdt: Option<i64> = None;
+    let mut frames: Option<u32> = None;
+    let mut gap = false;
+    let mut discontinuity = false;
+    let rate = grid.rate();
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            k = Some(value.trim().parse().ok()?);
+        } else if let Some(value) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = Some(crate::timecode::utc::parse_rfc3339(value.trim()).ok()?);
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if let Some(value) = line.strip_prefix("#EXTINF:") {
+            let number = value.split(',').next()?.trim();
+            let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+            let micros = whole.parse::<u128>().ok()? * 1_000_000
+                + format!("{fraction:0<6}").get(..6)?.parse::<u128>().ok()?;
+            // frames = seconds · num / den, to the nearest frame.
+            let scaled = micros * u128::from(rate.num());
+            let unit = 1_000_000 * u128::from(rate.den());
+            frames = Some(u32::try_from((scaled + unit / 2) / unit).ok()?);
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let current = k?;
+            if !gap {
+                facts.push(SegmentFact {
+                    k: current,
+                    first_frame_utc_ns: pdt?,
+                    frames: frames?,
+                    discontinuity,
+                });
+            }
+            k = Some(current.checked_add(1)?);
+            pdt = None;
+            frames = None;
+            gap = false;
+            discontinuity = false;
+        }
+    }
+    Some((point, facts))
+}
+
 /// The facts of one rendition and the rules that turn them into media playlists.
 #[derive(Debug, Clone)]
 pub struct HlsWindow {
@@ -260,9 +312,39 @@ impl HlsWindow {
         &self.config
     }
 
+    /// A window that continues a playlist published before a restart: its segments are
+    /// listed again (they are still on disk) and discontinuity sequence numbers continue.
+    pub fn restore(
+        config: HlsConfig,
+        point: ResumePoint,
+        facts: &[SegmentFact],
+    ) -> Result<HlsWindow, HlsError> {
+        let Some(first) = facts.first() else {
+            return HlsWindow::resume(config, point);
+        };
+        // The sequence number of the first restored segment, from the resume point.
+        let flags_after_first = facts.iter().skip(1).filter(|f| f.discontinuity).count() as u64;
+        let first_sequence = point
+            .discontinuity_sequence
+            .saturating_sub(flags_after_first);
+        let mut window = HlsWindow::new(config)?;
+        window.add(*first)?;
+        window.origin = Some((first.k, first_sequence));
+        for fact in &facts[1..] {
+            window.add(*fact)?;
+        }
+        Ok(window)
+    }
+
     /// The k of the last segment added, if any.
     pub fn last_k(&self) -> Option<i64> {
         self.facts.keys().next_back().copied()
+    }
+
+    /// The k of the last segment added, else the resume point's: nothing at or before it can
+    /// be added.
+    pub fn last_k_or_origin(&self) -> Option<i64> {
+        self.last_k().or(self.origin.map(|(k, _)| k))
     }
 
     /// Adds a finished segment. Its k must follow every earlier one and match the grid

@@ -12,12 +12,17 @@
 //! - [`dash`]: dynamic and static MPDs (ISO/IEC 23009-1, DASH-IF IOP timing model).
 //! - [`storage`]: the JSON index of stored segments with SHA-256 digests.
 //! - [`output`]: safe name templates and atomic file replacement.
+//! - [`publisher`]: frames in, segments and manifests on disk (what the element runs).
+//! - [`fmp4`]: the CMAF / fragmented MP4 init and media segments, as deterministic bytes.
 
 pub mod dash;
+pub mod fmp4;
 pub mod grid;
 pub mod hls;
 pub mod output;
+pub mod publisher;
 pub mod storage;
+pub mod ts;
 
 use std::fmt;
 

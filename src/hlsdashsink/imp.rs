@@ -1,0 +1,906 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The `hlsdashsink` bin: GStreamer glue around [`crate::packaging::publisher`].
+//!
+//! Lock order: settings → state. No lock is held while posting messages, pushing events
+//! upstream or changing the bin's children.
+
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat};
+use crate::packaging::dash::UtcTiming;
+use crate::packaging::fmp4::{VideoCodec, VideoTrack};
+use crate::packaging::grid::Grid;
+use crate::packaging::hls::PlaylistType;
+use crate::packaging::publisher::{
+    Event, Frame, PublishError, Publisher, PublisherConfig, SegmentFormat, check_directory,
+};
+use crate::timecode::FrameRate;
+use crate::timecode::utc::format_rfc3339_nanos;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "hlsdashsink",
+        gst::DebugColorFlags::empty(),
+        Some("HLS + DASH CMAF packager on the timecode's epoch grid"),
+    )
+});
+
+const UNIX_REFERENCE: &str = "timestamp/x-unix";
+
+const DEFAULT_SEGMENT_DURATION: u64 = 2_000_000_000;
+const DEFAULT_SEGMENT_FRAMES: u32 = 0;
+const DEFAULT_PLAYLIST_TYPE: HlsDashSinkPlaylistType = HlsDashSinkPlaylistType::Live;
+const DEFAULT_SEGMENT_FORMAT: HlsDashSinkSegmentFormat = HlsDashSinkSegmentFormat::Cmaf;
+const DEFAULT_PLAYLIST_LENGTH: u32 = 5;
+const DEFAULT_MAX_FILES: u32 = 10;
+const DEFAULT_UTC_TIMING: &str = "https://time.akamai.com/?iso&ms";
+const DEFAULT_UTC_TIMING_SCHEME: &str = "urn:mpeg:dash:utc:http-iso:2014";
+
+#[derive(Debug, Clone)]
+struct Settings {
+    location: Option<String>,
+    segment_duration: u64,
+    segment_frames: u32,
+    segment_format: HlsDashSinkSegmentFormat,
+    hls: bool,
+    dash: bool,
+    playlist_type: HlsDashSinkPlaylistType,
+    playlist_length: u32,
+    max_files: u32,
+    utc_timing: String,
+    utc_timing_scheme: String,
+    storage_manifest: bool,
+    segment_timeline: bool,
+    bandwidth: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: None,
+            segment_duration: DEFAULT_SEGMENT_DURATION,
+            segment_frames: DEFAULT_SEGMENT_FRAMES,
+            segment_format: DEFAULT_SEGMENT_FORMAT,
+            hls: true,
+            dash: true,
+            playlist_type: DEFAULT_PLAYLIST_TYPE,
+            playlist_length: DEFAULT_PLAYLIST_LENGTH,
+            max_files: DEFAULT_MAX_FILES,
+            utc_timing: DEFAULT_UTC_TIMING.to_owned(),
+            utc_timing_scheme: DEFAULT_UTC_TIMING_SCHEME.to_owned(),
+            storage_manifest: false,
+            segment_timeline: false,
+            bandwidth: 0,
+        }
+    }
+}
+
+impl Settings {
+    fn playlist_type(&self) -> PlaylistType {
+        match self.playlist_type {
+            HlsDashSinkPlaylistType::Live => PlaylistType::Live {
+                window: self.playlist_length,
+            },
+            HlsDashSinkPlaylistType::Event => PlaylistType::Event,
+            HlsDashSinkPlaylistType::Vod => PlaylistType::Vod,
+        }
+    }
+
+    fn grid(&self, rate: FrameRate) -> Result<Grid, String> {
+        let grid = if self.segment_frames > 0 {
+            Grid::new(rate, self.segment_frames)
+        } else {
+            Grid::from_duration_ns(rate, self.segment_duration)
+        };
+        grid.map_err(|e| format!("segment-duration: {e}"))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    publisher: Option<Publisher<gst::MappedBuffer<gst::buffer::Readable>>>,
+    /// Caps the publisher was made for.
+    caps: Option<gst::Caps>,
+    /// Peak bit rate from upstream tags (maximum-bitrate, else nominal-bitrate, else bitrate).
+    tag_bitrate: Option<u32>,
+    /// The frame a keyframe request refers to: (running time, UTC) of the last frame.
+    last_times: Option<(gst::ClockTime, i64)>,
+    frames_without_instant: u64,
+}
+
+pub struct HlsDashSink {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+    sinkpad: gst::GhostPad,
+    capsfilter: gst::Element,
+    appsink: gst_app::AppSink,
+    parser: Mutex<Option<gst::Element>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere poisons the lock; the data is still consistent for our use.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The UTC instant of a frame: the `timestamp/x-unix` reference timestamp meta, else the time
+/// code meta's date and time (a daily jam with a date).
+fn frame_instant(buffer: &gst::BufferRef) -> Option<i64> {
+    let reference = buffer.iter_meta::<gst::ReferenceTimestampMeta>().find(|m| {
+        m.reference()
+            .structure(0)
+            .is_some_and(|s| s.name() == UNIX_REFERENCE)
+    });
+    if let Some(meta) = reference {
+        return i64::try_from(meta.timestamp().nseconds()).ok();
+    }
+    let meta = buffer.meta::<gst_video::VideoTimeCodeMeta>()?;
+    let date_time = meta.tc().to_date_time().ok()?;
+    let micros = date_time
+        .to_unix()
+        .checked_mul(1_000_000)?
+        .checked_add(i64::from(date_time.microsecond()))?;
+    micros.checked_mul(1000)
+}
+
+impl HlsDashSink {
+    /// Creates the parser for the first caps and points the ghost pad at it.
+    fn ensure_parser(&self, caps: &gst::CapsRef) -> Result<(), String> {
+        let mut parser_slot = lock(&self.parser);
+        let structure = caps
+            .structure(0)
+            .ok_or_else(|| "empty caps on the sink pad".to_owned())?;
+        let (factory, filter) = match structure.name().as_str() {
+            "video/x-h264" => ("h264parse", "video/x-h264,stream-format=avc,alignment=au"),
+            "video/x-h265" => ("h265parse", "video/x-h265,stream-format=hvc1,alignment=au"),
+            other => return Err(format!("unsupported caps {other}: give H.264 or H.265")),
+        };
+        if let Some(parser) = parser_slot.as_ref() {
+            let current = parser.factory().map(|f| f.name().to_string());
+            if current.as_deref() == Some(factory) {
+                return Ok(());
+            }
+            return Err(format!(
+                "the codec changed mid-stream (now {}); start a new stream in a new directory",
+                structure.name()
+            ));
+        }
+        let parser = gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| format!("element {factory} is missing (gstreamer1.0-plugins-bad)"))?;
+        self.capsfilter.set_property(
+            "caps",
+            filter.parse::<gst::Caps>().map_err(|e| e.to_string())?,
+        );
+        let obj = self.obj();
+        obj.add(&parser).map_err(|e| e.to_string())?;
+        parser
+            .link(&self.capsfilter)
+            .map_err(|e| format!("could not link {factory}: {e}"))?;
+        parser.sync_state_with_parent().map_err(|e| e.to_string())?;
+        let parser_sink = parser
+            .static_pad("sink")
+            .ok_or_else(|| format!("{factory} has no sink pad"))?;
+        self.sinkpad
+            .set_target(Some(&parser_sink))
+            .map_err(|e| e.to_string())?;
+        *parser_slot = Some(parser);
+        Ok(())
+    }
+
+    fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
+        if let gst::EventView::Caps(caps) = event.view()
+            && let Err(text) = self.ensure_parser(caps.caps())
+        {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", text));
+            return false;
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn sink_query(&self, pad: &gst::GhostPad, query: &mut gst::QueryRef) -> bool {
+        if pad.target().is_none() {
+            // Before the first caps there is no parser yet: answer from the template.
+            match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    let template = pad.pad_template_caps();
+                    let result = match q.filter() {
+                        Some(filter) => {
+                            filter.intersect_with_mode(&template, gst::CapsIntersectMode::First)
+                        }
+                        None => template,
+                    };
+                    q.set_result(&result);
+                    return true;
+                }
+                gst::QueryViewMut::AcceptCaps(q) => {
+                    let accepted = q.caps().can_intersect(&pad.pad_template_caps());
+                    q.set_result(accepted);
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    /// Makes the publisher for `caps` (first sample, or new caps with the same track).
+    fn publisher_for(
+        &self,
+        settings: &Settings,
+        state: &State,
+        caps: &gst::CapsRef,
+    ) -> Result<Publisher<gst::MappedBuffer<gst::buffer::Readable>>, String> {
+        let structure = caps.structure(0).ok_or("caps without a structure")?;
+        let codec = match structure.name().as_str() {
+            "video/x-h264" => VideoCodec::H264,
+            "video/x-h265" => VideoCodec::H265,
+            other => return Err(format!("unsupported caps {other}")),
+        };
+        let rate = structure
+            .get::<gst::Fraction>("framerate")
+            .ok()
+            .and_then(|f| {
+                FrameRate::new(
+                    u32::try_from(f.numer()).ok()?,
+                    u32::try_from(f.denom()).ok()?,
+                )
+            })
+            .ok_or_else(|| {
+                "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
+                 rate; set framerate in the caps upstream"
+                    .to_owned()
+            })?;
+        let dimension = |name: &str| {
+            structure
+                .get::<i32>(name)
+                .ok()
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or_else(|| format!("the caps carry no usable {name}"))
+        };
+        let codec_data = structure
+            .get::<gst::Buffer>("codec_data")
+            .map_err(|_| "the caps carry no codec_data (avcC/hvcC)".to_owned())?;
+        let codec_config = codec_data
+            .map_readable()
+            .map_err(|_| "codec_data is not readable".to_owned())?
+            .to_vec();
+        let location = settings
+            .location
+            .as_ref()
+            .ok_or("location is not set: give the output directory")?;
+        let bandwidth = if settings.bandwidth > 0 {
+            settings.bandwidth
+        } else {
+            state.tag_bitrate.ok_or(
+                "bandwidth is 0 and upstream sent no bitrate tag (maximum-bitrate, \
+                 nominal-bitrate or bitrate): set bandwidth to the stream's peak bit rate in \
+                 bit/s, the same on every redundant packager",
+            )?
+        };
+        let config = PublisherConfig {
+            dir: PathBuf::from(location),
+            grid: settings.grid(rate)?,
+            track: VideoTrack {
+                codec,
+                codec_config,
+                width: dimension("width")?,
+                height: dimension("height")?,
+                timescale: 0,
+            },
+            playlist_type: settings.playlist_type(),
+            window: settings.playlist_length,
+            max_files: settings.max_files,
+            hls: settings.hls,
+            dash: settings.dash,
+            storage_index: settings.storage_manifest,
+            utc_timing: UtcTiming {
+                scheme_id_uri: settings.utc_timing_scheme.clone(),
+                value: settings.utc_timing.clone(),
+            },
+            segment_timeline: settings.segment_timeline,
+            bandwidth,
+            format: match settings.segment_format {
+                HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
+                HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
+            },
+        };
+        Publisher::new(config).map_err(|e| e.to_string())
+    }
+
+    fn on_sample(&self, appsink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+        let Some(buffer) = sample.buffer_owned() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let mut state = lock(&self.state);
+        let caps = sample.caps_owned();
+        if let Some(caps) = caps
+            && state.caps.as_ref() != Some(&caps)
+        {
+            if state.publisher.is_some() {
+                // New caps mid-stream (e.g. new parameter sets): the init segment would
+                // change under published segments.
+                let same_config = state.caps.as_ref().is_some_and(|old| {
+                    let field = |c: &gst::Caps| {
+                        c.structure(0)
+                            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+                            .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
+                    };
+                    field(old) == field(&caps)
+                });
+                if !same_config {
+                    drop(state);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("The codec configuration changed mid-stream"),
+                        [
+                            "new caps {caps}: the init segment would change under published segments; start a new stream in a new directory"
+                        ]
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+                state.caps = Some(caps);
+            } else {
+                // Lock order settings → state: release state while reading the settings.
+                drop(state);
+                let settings = lock(&self.settings).clone();
+                state = lock(&self.state);
+                match self.publisher_for(&settings, &state, &caps) {
+                    Ok(publisher) => {
+                        gst::info!(
+                            CAT,
+                            imp = self,
+                            "packaging {} into {:?}",
+                            publisher.codec_string(),
+                            publisher.config().dir
+                        );
+                        state.publisher = Some(publisher);
+                        state.caps = Some(caps);
+                    }
+                    Err(text) => {
+                        drop(state);
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Format,
+                            ("Cannot package this stream"),
+                            ["{}", text]
+                        );
+                        return Err(gst::FlowError::NotNegotiated);
+                    }
+                }
+            }
+        }
+        let Some(utc_ns) = frame_instant(&buffer) else {
+            state.frames_without_instant += 1;
+            let count = state.frames_without_instant;
+            drop(state);
+            if count == 1 {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("A frame carries no UTC instant; it is dropped"),
+                    [
+                        "no timestamp/x-unix reference timestamp meta and no dated time code meta: put timecodeparse upstream (it attaches both)"
+                    ]
+                );
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let running_time = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .zip(buffer.pts())
+            .and_then(|(segment, pts)| segment.to_running_time(pts));
+        if let Some(running_time) = running_time {
+            state.last_times = Some((running_time, utc_ns));
+        }
+        let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), Some(dts)) => {
+                i64::try_from(pts.nseconds()).unwrap_or(0)
+                    - i64::try_from(dts.nseconds()).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let timecode = buffer
+            .meta::<gst_video::VideoTimeCodeMeta>()
+            .map(|m| m.tc().to_string());
+        let data = buffer
+            .into_mapped_buffer_readable()
+            .map_err(|_| gst::FlowError::Error)?;
+        let Some(publisher) = state.publisher.as_mut() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let result = publisher.push(Frame {
+            utc_ns,
+            keyframe,
+            data,
+            timecode,
+            decode_lead_ns,
+        });
+        let last_times = state.last_times;
+        drop(state);
+        self.handle_result(result, last_times)
+    }
+
+    fn on_eos(&self) {
+        let mut state = lock(&self.state);
+        let result = match state.publisher.as_mut() {
+            Some(publisher) => publisher.finish(),
+            None => Ok(Vec::new()),
+        };
+        drop(state);
+        let _ = self.handle_result(result, None);
+    }
+
+    fn handle_result(
+        &self,
+        result: Result<Vec<Event>, PublishError>,
+        last_times: Option<(gst::ClockTime, i64)>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let events = match result {
+            Ok(events) => events,
+            Err(PublishError::Output(error)) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ("Could not write the output: {}", error),
+                    ["what was already published stays valid; {:?}", error]
+                );
+                return Err(gst::FlowError::Error);
+            }
+            Err(error) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Cannot package this stream: {}", error)
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        for event in events {
+            match event {
+                Event::KeyframeWanted { utc_ns, k } => {
+                    // Running time moves with the UTC instant (a live or timecode timeline).
+                    let Some((running_time, frame_utc)) = last_times else {
+                        continue;
+                    };
+                    let Ok(ahead) = u64::try_from(utc_ns.saturating_sub(frame_utc)) else {
+                        continue;
+                    };
+                    let Some(at) = running_time.checked_add(gst::ClockTime::from_nseconds(ahead))
+                    else {
+                        continue;
+                    };
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "asking for a keyframe at {at} (segment {k})"
+                    );
+                    let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .running_time(at)
+                        .all_headers(true)
+                        .build();
+                    if let Some(pad) = self.appsink.static_pad("sink") {
+                        pad.push_event(event);
+                    }
+                }
+                Event::NotKeyframe { k, utc_ns } => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        (
+                            "Segment {} does not start with a keyframe; it is not published",
+                            k
+                        ),
+                        [
+                            "first frame at {}: make the encoder honour force-key-unit requests (put timecodeparse timeline=timecode before the encoder) or set its keyframe interval to the segment's frame count, aligned to the timecode",
+                            format_rfc3339_nanos(utc_ns)
+                        ]
+                    );
+                }
+                Event::Backward {
+                    utc_ns,
+                    last_utc_ns,
+                } => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("The timecode went backwards; the frame is dropped"),
+                        [
+                            "frame at {} after {}",
+                            format_rfc3339_nanos(utc_ns),
+                            format_rfc3339_nanos(last_utc_ns)
+                        ]
+                    );
+                }
+                Event::Segment(segment) => {
+                    let structure = gst::Structure::builder("hlsdashsink-segment")
+                        .field("location", &segment.name)
+                        .field("k", segment.k)
+                        .field("frames", segment.frames)
+                        .field(
+                            "first-timecode",
+                            segment.first_timecode.clone().unwrap_or_default(),
+                        )
+                        .field(
+                            "last-timecode",
+                            segment.last_timecode.clone().unwrap_or_default(),
+                        )
+                        .field(
+                            "first-utc",
+                            format_rfc3339_nanos(segment.first_frame_utc_ns),
+                        )
+                        .field("last-utc", format_rfc3339_nanos(segment.last_frame_utc_ns))
+                        .field("first-utc-ns", segment.first_frame_utc_ns)
+                        .field("last-utc-ns", segment.last_frame_utc_ns)
+                        .field(
+                            "duration",
+                            gst::ClockTime::from_nseconds(segment.duration_ns),
+                        )
+                        .field("size", segment.size_bytes)
+                        .build();
+                    let _ = self.obj().post_message(
+                        gst::message::Element::builder(structure)
+                            .src(&*self.obj())
+                            .build(),
+                    );
+                }
+                Event::Manifests { k, names } => {
+                    let structure = gst::Structure::builder("hlsdashsink-manifest")
+                        .field("k", k)
+                        .field("locations", gst::Array::new(names))
+                        .build();
+                    let _ = self.obj().post_message(
+                        gst::message::Element::builder(structure)
+                            .src(&*self.obj())
+                            .build(),
+                    );
+                }
+                Event::Deleted { k, name } => {
+                    gst::debug!(CAT, imp = self, "deleted segment {k} ({name})");
+                }
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn check_settings(&self) -> Result<(), String> {
+        let settings = lock(&self.settings).clone();
+        let location = settings
+            .location
+            .as_ref()
+            .ok_or("location is not set: give the output directory")?;
+        check_directory(std::path::Path::new(location)).map_err(|e| e.to_string())?;
+        if !settings.hls && !settings.dash {
+            return Err("both hls and dash are off: enable at least one".into());
+        }
+        // The grid at a common rate catches a zero duration early; the rate itself is only
+        // known from the caps.
+        if settings.segment_frames == 0 && settings.segment_duration == 0 {
+            return Err("segment-duration is 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for HlsDashSink {
+    const NAME: &'static str = "GstHlsDashSink";
+    type Type = super::HlsDashSink;
+    type ParentType = gst::Bin;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let template = klass
+            .pad_template("sink")
+            .expect("the class has a sink template");
+        let sinkpad = gst::GhostPad::builder_from_template(&template)
+            .event_function(|pad, parent, event| {
+                HlsDashSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                HlsDashSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
+            .build();
+        let capsfilter = gst::ElementFactory::make("capsfilter")
+            .name("capsfilter")
+            .build()
+            .expect("capsfilter is in GStreamer core");
+        // No clock sync (frames are written as they come; running time is UTC), and no
+        // preroll: a packager that has not received its first frame yet (a redundant branch
+        // joining later) must not hold the whole pipeline in PAUSED.
+        let appsink = gst_app::AppSink::builder()
+            .name("appsink")
+            .sync(false)
+            .async_(false)
+            .build();
+        HlsDashSink {
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+            sinkpad,
+            capsfilter,
+            appsink,
+            parser: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for HlsDashSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb("Output directory (must exist): init and media segments, video.m3u8, index.m3u8, manifest.mpd, storage.json")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("segment-duration")
+                    .nick("Segment duration")
+                    .blurb("Segment duration D in ns; must be a whole number of frames at the stream's frame rate (e.g. 2002000000 for 60 frames at 29.97). Segment k covers UTC [k*D, (k+1)*D) after the Unix epoch")
+                    .default_value(DEFAULT_SEGMENT_DURATION)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("segment-frames")
+                    .nick("Segment frames")
+                    .blurb("Segment duration D in frames; 0 = use segment-duration")
+                    .default_value(DEFAULT_SEGMENT_FRAMES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("segment-format", DEFAULT_SEGMENT_FORMAT)
+                    .nick("Segment format")
+                    .blurb("Segment container: cmaf (fragmented MP4 usable by HLS and DASH at once) or ts (MPEG-TS, HLS only: set dash=false)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("hls")
+                    .nick("HLS")
+                    .blurb("Write the HLS media playlist video.m3u8 and the multivariant playlist index.m3u8")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("dash")
+                    .nick("DASH")
+                    .blurb("Write the DASH MPD manifest.mpd")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("playlist-type", DEFAULT_PLAYLIST_TYPE)
+                    .nick("Playlist type")
+                    .blurb("live: sliding window of playlist-length segments; event: append only; vod: manifests written once at EOS. Live and event end with EXT-X-ENDLIST and a static MPD at EOS")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("playlist-length")
+                    .nick("Playlist length")
+                    .blurb("Segments listed by a live playlist and kept in the DASH time-shift buffer; must span at least 3 target durations")
+                    .minimum(1)
+                    .default_value(DEFAULT_PLAYLIST_LENGTH)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-files")
+                    .nick("Max files")
+                    .blurb("Live: delete segment files older than the newest max-files (at least playlist-length); 0 = keep all. Must be 0 for event and vod")
+                    .default_value(DEFAULT_MAX_FILES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("utc-timing")
+                    .nick("UTC timing")
+                    .blurb("Value of the MPD's UTCTiming element (a time server URL for the http-* schemes)")
+                    .default_value(Some(DEFAULT_UTC_TIMING))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("utc-timing-scheme")
+                    .nick("UTC timing scheme")
+                    .blurb("schemeIdUri of the MPD's UTCTiming element, e.g. urn:mpeg:dash:utc:http-iso:2014 or urn:mpeg:dash:utc:http-xsdate:2014")
+                    .default_value(Some(DEFAULT_UTC_TIMING_SCHEME))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("storage-manifest")
+                    .nick("Storage manifest")
+                    .blurb("Write storage.json: every segment with name, k, timecode range, UTC range, size and SHA-256")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("segment-timeline")
+                    .nick("Segment timeline")
+                    .blurb("List DASH segments in a SegmentTimeline (S@t on the epoch media timeline) instead of SegmentTemplate@duration alone")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bandwidth")
+                    .nick("Bandwidth")
+                    .blurb("Peak bit rate in bit/s for HLS BANDWIDTH and DASH @bandwidth (the same on every redundant packager); 0 = from upstream's maximum-bitrate / nominal-bitrate / bitrate tag")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        match pspec.name() {
+            "location" => settings.location = value.get().expect("type checked upstream"),
+            "segment-duration" => {
+                settings.segment_duration = value.get().expect("type checked upstream")
+            }
+            "segment-frames" => {
+                settings.segment_frames = value.get().expect("type checked upstream")
+            }
+            "segment-format" => {
+                settings.segment_format = value.get().expect("type checked upstream")
+            }
+            "hls" => settings.hls = value.get().expect("type checked upstream"),
+            "dash" => settings.dash = value.get().expect("type checked upstream"),
+            "playlist-type" => settings.playlist_type = value.get().expect("type checked upstream"),
+            "playlist-length" => {
+                settings.playlist_length = value.get().expect("type checked upstream")
+            }
+            "max-files" => settings.max_files = value.get().expect("type checked upstream"),
+            "utc-timing" => {
+                settings.utc_timing = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
+            "utc-timing-scheme" => {
+                settings.utc_timing_scheme = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
+            "storage-manifest" => {
+                settings.storage_manifest = value.get().expect("type checked upstream")
+            }
+            "segment-timeline" => {
+                settings.segment_timeline = value.get().expect("type checked upstream")
+            }
+            "bandwidth" => settings.bandwidth = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        match pspec.name() {
+            "location" => settings.location.to_value(),
+            "segment-duration" => settings.segment_duration.to_value(),
+            "segment-frames" => settings.segment_frames.to_value(),
+            "segment-format" => settings.segment_format.to_value(),
+            "hls" => settings.hls.to_value(),
+            "dash" => settings.dash.to_value(),
+            "playlist-type" => settings.playlist_type.to_value(),
+            "playlist-length" => settings.playlist_length.to_value(),
+            "max-files" => settings.max_files.to_value(),
+            "utc-timing" => settings.utc_timing.to_value(),
+            "utc-timing-scheme" => settings.utc_timing_scheme.to_value(),
+            "storage-manifest" => settings.storage_manifest.to_value(),
+            "segment-timeline" => settings.segment_timeline.to_value(),
+            "bandwidth" => settings.bandwidth.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_many([&self.capsfilter, self.appsink.upcast_ref()])
+            .expect("children are new");
+        self.capsfilter
+            .link(&self.appsink)
+            .expect("capsfilter links to appsink");
+        obj.add_pad(&self.sinkpad).expect("the sink pad is new");
+
+        let weak = obj.downgrade();
+        let weak_eos = obj.downgrade();
+        self.appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let Some(obj) = weak.upgrade() else {
+                        return Err(gst::FlowError::Flushing);
+                    };
+                    obj.imp().on_sample(appsink)
+                })
+                .build(),
+        );
+        // EOS and tags, in stream order: serialized events reach the probe after every buffer
+        // before them was handled by new_sample.
+        if let Some(pad) = self.appsink.static_pad("sink") {
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                let Some(obj) = weak_eos.upgrade() else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                match info.event().map(|e| e.view()) {
+                    Some(gst::EventView::Eos(_)) => obj.imp().on_eos(),
+                    Some(gst::EventView::Tag(tag)) => {
+                        let tags = tag.tag();
+                        let rate = tags
+                            .get::<gst::tags::MaximumBitrate>()
+                            .map(|v| v.get())
+                            .or_else(|| tags.get::<gst::tags::NominalBitrate>().map(|v| v.get()))
+                            .or_else(|| tags.get::<gst::tags::Bitrate>().map(|v| v.get()));
+                        if let Some(rate) = rate.filter(|&r| r > 0) {
+                            lock(&obj.imp().state).tag_bitrate = Some(rate);
+                        }
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
+}
+
+impl GstObjectImpl for HlsDashSink {}
+
+impl ElementImpl for HlsDashSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "HLS + DASH sink on the timecode's epoch grid",
+                "Sink/Muxer/Video",
+                "Writes CMAF segments cut on the epoch grid of the frames' timecode (UTC from the \
+                 timestamp/x-unix meta of timecodeparse), an HLS media playlist with \
+                 EXT-X-PROGRAM-DATE-TIME on every segment, a multivariant playlist and a DASH MPD \
+                 anchored at the Unix epoch: segment names, numbers and manifests are functions of \
+                 the timecode, identical on redundant packagers",
+                "lockstep developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder_full()
+                .structure(gst::Structure::new_empty("video/x-h264"))
+                .structure(gst::Structure::new_empty("video/x-h265"))
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            if let Err(text) = self.check_settings() {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", text));
+                return Err(gst::StateChangeError);
+            }
+            *lock(&self.state) = State::default();
+        }
+        let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            *lock(&self.state) = State::default();
+        }
+        Ok(result)
+    }
+}
+
+impl BinImpl for HlsDashSink {}

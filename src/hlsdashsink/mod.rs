@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `hlsdashsink`: CMAF segments cut on the epoch grid of the timecode, with HLS playlists
+//! (EXT-X-PROGRAM-DATE-TIME from the timecode) and a DASH MPD (availabilityStartTime at the
+//! epoch anchor), identical across redundant packagers.
+//!
+//! A bin: `sink` (H.264 or H.265 access units carrying the `timestamp/x-unix` reference
+//! timestamp meta that `timecodeparse` attaches) → `h264parse`/`h265parse` (chosen on the first
+//! caps) → `capsfilter` (`stream-format=avc|hvc1, alignment=au`) → `appsink`, whose callbacks
+//! feed [`crate::packaging::publisher::Publisher`].
+//!
+//! Element messages: `hlsdashsink-segment` after each segment file, `hlsdashsink-manifest`
+//! after each manifest update.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct HlsDashSink(ObjectSubclass<imp::HlsDashSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
+}
+
+/// The kind of presentation.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstHlsDashSinkPlaylistType")]
+pub enum HlsDashSinkPlaylistType {
+    #[enum_value(
+        name = "Live: sliding window of playlist-length segments, dynamic MPD",
+        nick = "live"
+    )]
+    Live = 0,
+    #[enum_value(
+        name = "Event: segments are only appended (EXT-X-PLAYLIST-TYPE:EVENT), dynamic MPD",
+        nick = "event"
+    )]
+    Event = 1,
+    #[enum_value(
+        name = "VOD: manifests written once at EOS (EXT-X-PLAYLIST-TYPE:VOD, static MPD)",
+        nick = "vod"
+    )]
+    Vod = 2,
+}
+
+/// The segment container.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstHlsDashSinkSegmentFormat")]
+pub enum HlsDashSinkSegmentFormat {
+    #[enum_value(
+        name = "CMAF: fragmented MP4, one init segment + .m4s media segments (HLS and DASH)",
+        nick = "cmaf"
+    )]
+    Cmaf = 0,
+    #[enum_value(
+        name = "MPEG-TS: .ts media segments for HLS (set dash=false)",
+        nick = "ts"
+    )]
+    Ts = 1,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "hlsdashsink",
+        gst::Rank::NONE,
+        HlsDashSink::static_type(),
+    )
+}

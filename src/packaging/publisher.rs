@@ -1,0 +1,1030 @@
+//! The publisher: frames in (UTC instant, keyframe flag, access unit), files out — CMAF
+//! segments cut on the epoch grid, the HLS media and multivariant playlists, the DASH MPD and
+//! the storage index, each written atomically into one directory. No GStreamer types: the
+//! `hlsdashsink` element feeds it from its streaming thread, the benchmark and tests directly.
+//!
+//! # Cutting
+//!
+//! Frames arrive in decode order. Segment k is opened by a frame that is the first frame of k
+//! on the grid (for closed GOPs, the IDR heads both decode and presentation order) and closed
+//! as soon as it holds D frames — which for a complete segment is its last frame in decode
+//! order, with or without B-frames — so its manifests are on disk right after that frame,
+//! without waiting for the next keyframe. A frame of a later segment closes an incomplete one
+//! early (a timecode jump or lost frames); EOS closes the open one. A packager that starts or
+//! restarts inside a segment skips the rest of it (a redundant peer that was running lists
+//! it), as [`super::SegmentCutter`] does. A segment whose first frame is not a keyframe is not
+//! written (it could not be decoded on its own and EXT-X-INDEPENDENT-SEGMENTS promises it
+//! can): it is reported and becomes an EXT-X-GAP / timeline hole.
+//!
+//! # Media timeline
+//!
+//! A sample's presentation time is `n·t` ticks, `n` its epoch frame index and `t` the ticks per
+//! frame; its decode time is `(n − lead)·t` with `lead` the encoder's PTS − DTS in whole frames
+//! (0 without B-frames), so composition offsets are never negative (players and demuxers shift
+//! negative ones) and decode times are continuous across segments. `tfdt`, `S@t` and
+//! `$Number$` are thus functions of the timecode and of the encoder's frame order.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::dash::{DashConfig, MpdKind, UtcTiming, VideoRepresentation};
+use super::fmp4::{self, Sample, VideoTrack};
+use super::grid::Grid;
+use super::hls::{
+    HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, Variant, facts_from_playlist,
+};
+use super::output::{NameTemplate, OutputError, write_atomically};
+use super::storage::{StorageIndex, StoredSegment, sha256_hex};
+use super::{SegmentFact, segment_name, ts};
+
+/// The representation id of the video track (`$RepresentationID$`).
+pub const VIDEO_REPRESENTATION: &str = "video";
+/// Media segment names (the HLS and DASH defaults): `$Number$` = k.
+pub const SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.m4s";
+/// MPEG-TS segment names.
+pub const TS_SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.ts";
+
+/// The segment container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentFormat {
+    /// CMAF / fragmented MP4: an init segment plus `.m4s` media segments (HLS and DASH).
+    Cmaf,
+    /// MPEG-2 transport stream `.ts` segments (HLS only), each decodable on its own.
+    Ts,
+}
+
+impl SegmentFormat {
+    fn template(self) -> &'static str {
+        match self {
+            SegmentFormat::Cmaf => SEGMENT_TEMPLATE,
+            SegmentFormat::Ts => TS_SEGMENT_TEMPLATE,
+        }
+    }
+}
+/// The HLS media playlist of the video track.
+pub const MEDIA_PLAYLIST: &str = "video.m3u8";
+/// The HLS multivariant playlist.
+pub const MULTIVARIANT_PLAYLIST: &str = "index.m3u8";
+/// The DASH MPD.
+pub const MPD: &str = "manifest.mpd";
+/// The storage index (JSON).
+pub const STORAGE_INDEX: &str = "storage.json";
+
+/// Why publishing failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The configuration cannot work; the text says what to change.
+    Config(String),
+    /// The input cannot be packaged (e.g. an unusable codec configuration).
+    Input(String),
+    /// A file could not be written; the text names the path.
+    Output(OutputError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Config(text) | PublishError::Input(text) => f.write_str(text),
+            PublishError::Output(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<OutputError> for PublishError {
+    fn from(error: OutputError) -> PublishError {
+        PublishError::Output(error)
+    }
+}
+
+/// What a publisher is made from; the same on every redundant packager.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    pub dir: PathBuf,
+    pub grid: Grid,
+    pub track: VideoTrack,
+    pub playlist_type: PlaylistType,
+    /// Segments in the live window and the DASH time-shift buffer.
+    pub window: u32,
+    /// Live only: delete segment files older than the last `max_files` (0: keep all).
+    pub max_files: u32,
+    pub hls: bool,
+    pub dash: bool,
+    pub storage_index: bool,
+    pub utc_timing: UtcTiming,
+    pub segment_timeline: bool,
+    /// Peak bit rate for BANDWIDTH / @bandwidth; must be the same on every packager.
+    pub bandwidth: u32,
+    pub format: SegmentFormat,
+}
+
+/// One access unit in decode order.
+#[derive(Debug, Clone)]
+pub struct Frame<D> {
+    /// The timecode's UTC instant of the frame (ns since the Unix epoch).
+    pub utc_ns: i64,
+    pub keyframe: bool,
+    /// Length-prefixed NAL units.
+    pub data: D,
+    /// The timecode label (`hh:mm:ss:ff`), for the storage index and messages.
+    pub timecode: Option<String>,
+    /// PTS − DTS as the encoder stamped it (0 without B-frames or when DTS is unknown): the
+    /// decode timeline is the presentation grid moved back by this many frames, so composition
+    /// offsets stay non-negative like the encoder's.
+    pub decode_lead_ns: i64,
+}
+
+/// A written segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedSegment {
+    pub name: String,
+    pub k: i64,
+    pub frames: u32,
+    pub first_frame_utc_ns: i64,
+    pub last_frame_utc_ns: i64,
+    pub first_timecode: Option<String>,
+    pub last_timecode: Option<String>,
+    /// Duration in ns (frames × frame duration, floored).
+    pub duration_ns: u64,
+    pub size_bytes: u64,
+}
+
+/// What happened while handling a frame or the end of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Upstream should start a keyframe at this instant (the next segment boundary).
+    KeyframeWanted { utc_ns: i64, k: i64 },
+    /// A segment's first frame was not a keyframe: the segment is not written.
+    NotKeyframe { k: i64, utc_ns: i64 },
+    /// A frame at or before the previous one (a backward timecode jump) was dropped.
+    Backward { utc_ns: i64, last_utc_ns: i64 },
+    /// A segment file was written.
+    Segment(PublishedSegment),
+    /// The manifests were rewritten (names relative to the directory), listing up to `k`.
+    Manifests { k: i64, names: Vec<String> },
+    /// An old segment file was deleted (`max_files`).
+    Deleted { k: i64, name: String },
+}
+
+struct OpenSegment<D> {
+    k: i64,
+    /// (epoch frame index, decode lead in frames, keyframe, data), decode order.
+    frames: Vec<(i64, i64, bool, D)>,
+    /// Which positions of the segment arrived (a repeated frame is dropped, not muxed twice).
+    seen: Vec<bool>,
+    /// (epoch index, utc, timecode) of the earliest and latest frame in presentation order.
+    first: (i64, i64, Option<String>),
+    last: (i64, i64, Option<String>),
+}
+
+/// Cuts, writes and lists; see the module documentation.
+pub struct Publisher<D> {
+    config: PublisherConfig,
+    ticks_per_frame: u64,
+    codec_string: String,
+    hls: Option<HlsWindow>,
+    dash: Option<DashConfig>,
+    /// Facts the MPD can list (the window for live, all for event/vod).
+    dash_facts: VecDeque<SegmentFact>,
+    storage: Option<StorageIndex>,
+    written: VecDeque<(i64, String)>,
+    open: Option<OpenSegment<D>>,
+    /// The segment being skipped (joined mid-segment, or not starting on a keyframe).
+    skipping: Option<i64>,
+    last_index: Option<(i64, i64)>,
+    last_published_k: Option<i64>,
+    keyframe_requested_k: Option<i64>,
+    multivariant_written: bool,
+    init_written: bool,
+    /// The record's parameter sets, put in front of every TS keyframe.
+    parameter_sets: Option<ts::ParameterSets>,
+}
+
+impl<D: AsRef<[u8]>> Publisher<D> {
+    /// Checks the configuration against every protocol rule; writes nothing.
+    pub fn new(mut config: PublisherConfig) -> Result<Publisher<D>, PublishError> {
+        let grid = config.grid;
+        config.track.timescale = grid.default_timescale();
+        let ticks_per_frame = grid
+            .ticks_per_frame(config.track.timescale)
+            .ok_or_else(|| {
+                PublishError::Config(format!(
+                    "no whole number of ticks per frame at {} fps",
+                    grid.rate()
+                ))
+            })?;
+        let parameter_sets = match config.format {
+            SegmentFormat::Cmaf => None,
+            SegmentFormat::Ts => {
+                if config.dash {
+                    return Err(PublishError::Config(
+                        "segment-format=ts is for HLS only (DASH needs CMAF segments); set \
+                         dash=false or segment-format=cmaf"
+                            .into(),
+                    ));
+                }
+                Some(
+                    ts::ParameterSets::from_record(config.track.codec, &config.track.codec_config)
+                        .map_err(|e| PublishError::Input(e.to_string()))?,
+                )
+            }
+        };
+        let codec_string = fmp4::rfc6381_codec(config.track.codec, &config.track.codec_config)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        if !config.hls && !config.dash {
+            return Err(PublishError::Config(
+                "both hls and dash are off: enable at least one".into(),
+            ));
+        }
+        if config.bandwidth == 0 {
+            return Err(PublishError::Config(
+                "bandwidth is 0: set the stream's peak bit rate".into(),
+            ));
+        }
+        if config.max_files > 0 {
+            match config.playlist_type {
+                PlaylistType::Live { window } if config.max_files < window => {
+                    return Err(PublishError::Config(format!(
+                        "max-files {} is smaller than playlist-length {window}: the playlist \
+                         would list deleted segments; use max-files {window} or more (or 0)",
+                        config.max_files
+                    )));
+                }
+                PlaylistType::Live { .. } => {}
+                _ => {
+                    return Err(PublishError::Config(format!(
+                        "max-files {} with an event or vod playlist would delete listed \
+                         segments; use max-files 0",
+                        config.max_files
+                    )));
+                }
+            }
+        }
+        // A restarted packager continues after what it published before, listing those
+        // segments again (still on disk) so its manifests match its peer's at once.
+        let previous = if config.playlist_type == PlaylistType::Vod {
+            None
+        } else {
+            std::fs::read_to_string(config.dir.join(MEDIA_PLAYLIST))
+                .ok()
+                .and_then(|text| facts_from_playlist(&text, &grid))
+        };
+        let hls = if config.hls {
+            let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
+            if config.format == SegmentFormat::Ts {
+                hls_config.segment_template = NameTemplate::new(TS_SEGMENT_TEMPLATE)?;
+                hls_config.init_template = None;
+            }
+            let window = match &previous {
+                Some((point, facts)) => HlsWindow::restore(hls_config, *point, facts).map_err(|e| {
+                    PublishError::Config(format!(
+                        "the playlist already in '{}' (a previous run) cannot be continued: {e}; \
+                         use an empty directory for a different stream",
+                        config.dir.join(MEDIA_PLAYLIST).display()
+                    ))
+                }),
+                None => HlsWindow::new(hls_config).map_err(|e| PublishError::Config(e.to_string())),
+            }?;
+            Some(window)
+        } else {
+            None
+        };
+        let dash = if config.dash {
+            let mut dash = DashConfig::cmaf(
+                grid,
+                config.utc_timing.clone(),
+                vec![VideoRepresentation {
+                    id: VIDEO_REPRESENTATION.to_owned(),
+                    codecs: codec_string.clone(),
+                    bandwidth: config.bandwidth,
+                    width: u32::from(config.track.width),
+                    height: u32::from(config.track.height),
+                }],
+            )?;
+            dash.window = match config.playlist_type {
+                PlaylistType::Live { window } => window,
+                // Event: everything stays available.
+                _ => u32::MAX,
+            };
+            dash.segment_timeline = config.segment_timeline;
+            dash.validate()
+                .map_err(|e| PublishError::Config(e.to_string()))?;
+            Some(dash)
+        } else {
+            None
+        };
+        let storage = config
+            .storage_index
+            .then(|| StorageIndex::new(VIDEO_REPRESENTATION, grid));
+        let (last_published_k, restored) = match previous {
+            Some((point, facts)) => (Some(point.last_k), facts),
+            None => (None, Vec::new()),
+        };
+        let template = NameTemplate::new(config.format.template())?;
+        let mut written = VecDeque::new();
+        for fact in &restored {
+            written.push_back((
+                fact.k,
+                segment_name(
+                    &template,
+                    VIDEO_REPRESENTATION,
+                    &grid,
+                    config.track.timescale,
+                    fact.k,
+                )?,
+            ));
+        }
+        let mut dash_facts: VecDeque<SegmentFact> = restored.into_iter().collect();
+        if let PlaylistType::Live { window } = config.playlist_type {
+            while dash_facts.len() > window as usize {
+                dash_facts.pop_front();
+            }
+        }
+        Ok(Publisher {
+            config,
+            ticks_per_frame,
+            codec_string,
+            hls,
+            dash,
+            dash_facts,
+            storage,
+            written,
+            open: None,
+            skipping: None,
+            last_index: None,
+            last_published_k,
+            keyframe_requested_k: None,
+            multivariant_written: false,
+            init_written: false,
+            parameter_sets,
+        })
+    }
+
+    /// The RFC 6381 codec string of the track.
+    pub fn codec_string(&self) -> &str {
+        &self.codec_string
+    }
+
+    pub fn config(&self) -> &PublisherConfig {
+        &self.config
+    }
+
+    /// The name of segment k's file.
+    pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
+        let template = NameTemplate::new(self.config.format.template())?;
+        Ok(segment_name(
+            &template,
+            VIDEO_REPRESENTATION,
+            &self.config.grid,
+            self.config.track.timescale,
+            k,
+        )?)
+    }
+
+    fn init_name() -> String {
+        format!("{VIDEO_REPRESENTATION}_init.mp4")
+    }
+
+    /// Handles one frame (decode order).
+    pub fn push(&mut self, frame: Frame<D>) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        if !self.init_written && self.config.format == SegmentFormat::Cmaf {
+            let init = fmp4::init_segment(&self.config.track)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            write_atomically(&self.config.dir, &Self::init_name(), &init)?;
+            self.init_written = true;
+        }
+        let grid = self.config.grid;
+        let n = grid.epoch_frame_index(frame.utc_ns);
+        let k = grid.segment_of_frame(n);
+        if let Some((last_n, last_utc)) = self.last_index
+            && n <= last_n
+            && self.open.as_ref().is_none_or(|open| open.k != k)
+        {
+            // Within an open segment, B-frames come back in presentation time; anything
+            // else at or before the last frame is a backward jump.
+            events.push(Event::Backward {
+                utc_ns: frame.utc_ns,
+                last_utc_ns: last_utc,
+            });
+            return Ok(events);
+        }
+        if self.last_index.is_none_or(|(last_n, _)| n > last_n) {
+            self.last_index = Some((n, frame.utc_ns));
+        }
+        if let Some(open) = &self.open
+            && open.k != k
+        {
+            // A frame of a later segment closes an incomplete one early.
+            self.close(&mut events)?;
+        }
+        if self.skipping.is_some_and(|skipped| skipped != k) {
+            self.skipping = None;
+        }
+        if self.last_published_k.is_some_and(|last| k <= last) {
+            // Already published (a restart inside a published segment).
+            return Ok(events);
+        }
+        if self.dash.is_some() && u32::try_from(k).is_err() {
+            return Err(PublishError::Config(format!(
+                "segment number {k} does not fit the MPD's 32-bit $Number$ (ISO/IEC \
+                 23009-1): segments of {} s are too short to number from the Unix epoch; use \
+                 segments of 0.5 s or longer, or dash=false",
+                grid.segment_duration()
+            )));
+        }
+        if self.open.is_none() && self.skipping.is_none() {
+            if !grid.is_first_frame_of_segment(frame.utc_ns) {
+                // Joined inside segment k: skip it; ask for a keyframe at the next boundary.
+                self.skipping = Some(k);
+            } else if !frame.keyframe {
+                events.push(Event::NotKeyframe {
+                    k,
+                    utc_ns: frame.utc_ns,
+                });
+                self.skipping = Some(k);
+            } else {
+                self.open = Some(OpenSegment {
+                    k,
+                    frames: Vec::with_capacity(grid.frames_per_segment() as usize),
+                    seen: vec![false; grid.frames_per_segment() as usize],
+                    first: (n, frame.utc_ns, frame.timecode.clone()),
+                    last: (n, frame.utc_ns, frame.timecode.clone()),
+                });
+            }
+            if self
+                .keyframe_requested_k
+                .is_none_or(|requested| requested <= k)
+            {
+                let next = k.saturating_add(1);
+                self.keyframe_requested_k = Some(next);
+                events.push(Event::KeyframeWanted {
+                    utc_ns: grid.segment_start_ns(next),
+                    k: next,
+                });
+            }
+        }
+        let Some(open) = &mut self.open else {
+            return Ok(events);
+        };
+        let position = grid.position_in_segment(frame.utc_ns) as usize;
+        if open.seen.get(position).copied().unwrap_or(true) {
+            events.push(Event::Backward {
+                utc_ns: frame.utc_ns,
+                last_utc_ns: self.last_index.map_or(frame.utc_ns, |(_, utc)| utc),
+            });
+            return Ok(events);
+        }
+        open.seen[position] = true;
+        if n < open.first.0 {
+            open.first = (n, frame.utc_ns, frame.timecode.clone());
+        }
+        if n > open.last.0 {
+            open.last = (n, frame.utc_ns, frame.timecode.clone());
+        }
+        let lead = grid.rate().ns_to_frames(frame.decode_lead_ns);
+        open.frames.push((n, lead, frame.keyframe, frame.data));
+        if open.frames.len() >= grid.frames_per_segment() as usize {
+            self.close(&mut events)?;
+        }
+        Ok(events)
+    }
+
+    /// At the end of the stream: the open segment (short), then final manifests (EXT-X-ENDLIST,
+    /// a static MPD).
+    pub fn finish(&mut self) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        if self.open.is_some() {
+            self.close(&mut events)?;
+        }
+        if let Some(hls) = &mut self.hls {
+            hls.end();
+        }
+        if let Some(k) = self.last_published_k
+            && (!self.dash_facts.is_empty()
+                || self.hls.as_ref().is_some_and(|h| h.last_k().is_some()))
+        {
+            let names = self.write_manifests(k, true)?;
+            events.push(Event::Manifests { k, names });
+        }
+        Ok(events)
+    }
+
+    fn close(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let grid = self.config.grid;
+        let tpf = self.ticks_per_frame as i64;
+        // Decode index of each sample: its presentation index moved back by the encoder's
+        // decode lead, kept strictly increasing in decode order.
+        let mut decode = Vec::with_capacity(open.frames.len());
+        for (n, lead, _, _) in &open.frames {
+            let wanted = n.saturating_sub(*lead);
+            let index = match decode.last() {
+                Some(&previous) if wanted <= previous => previous + 1,
+                _ => wanted,
+            };
+            decode.push(index);
+        }
+        let mut samples = Vec::with_capacity(open.frames.len());
+        for (i, (n, _, keyframe, data)) in open.frames.iter().enumerate() {
+            let frames_to_next = decode.get(i + 1).map_or(1, |next| next - decode[i]);
+            let offset = n.saturating_sub(decode[i]).saturating_mul(tpf);
+            let range = |what: &str, value: i64| {
+                PublishError::Input(format!(
+                    "segment {}: a sample's {what} of {value} ticks does not fit 32 bits",
+                    open.k
+                ))
+            };
+            let duration = frames_to_next.saturating_mul(tpf);
+            samples.push(Sample {
+                data: data.as_ref(),
+                duration: u32::try_from(duration).map_err(|_| range("duration", duration))?,
+                keyframe: *keyframe,
+                composition_offset: i32::try_from(offset)
+                    .map_err(|_| range("composition offset", offset))?,
+            });
+        }
+        let first_decode = decode.first().copied().unwrap_or(open.first.0);
+        let base = grid
+            .ticks_of_frames(first_decode, self.config.track.timescale)
+            .and_then(|t| u64::try_from(t).ok())
+            .ok_or_else(|| PublishError::Input(format!("segment {} lies before 1970", open.k)))?;
+        // mfhd sequence numbers are 32 bits; k modulo 2^32 (k itself for 2 s segments until
+        // the year 2242).
+        let bytes = match &self.parameter_sets {
+            None => fmp4::media_segment(open.k as u32, base, &samples)
+                .map_err(|e| PublishError::Input(e.to_string()))?,
+            Some(parameter_sets) => {
+                // 90 kHz on the epoch grid: floor(index · den · 90000 / num), mod 2^33 in the
+                // writer.
+                let rate = grid.rate();
+                let at_90k = |index: i64| {
+                    u64::try_from(
+                        i128::from(index) * i128::from(rate.den()) * 90_000
+                            / i128::from(rate.num()),
+                    )
+                    .unwrap_or(0)
+                };
+                let ts_samples: Vec<ts::TsSample<'_>> = open
+                    .frames
+                    .iter()
+                    .zip(&decode)
+                    .map(|((n, _, keyframe, data), decode_index)| ts::TsSample {
+                        data: data.as_ref(),
+                        keyframe: *keyframe,
+                        pts: at_90k(*n),
+                        dts: at_90k(*decode_index),
+                    })
+                    .collect();
+                ts::segment(self.config.track.codec, parameter_sets, &ts_samples)
+            }
+        };
+        let name = self.segment_name(open.k)?;
+        write_atomically(&self.config.dir, &name, &bytes)?;
+        let span = open.last.0.saturating_sub(open.first.0).saturating_add(1);
+        let frames = u32::try_from(span)
+            .unwrap_or(grid.frames_per_segment())
+            .min(grid.frames_per_segment());
+        let fact = SegmentFact {
+            k: open.k,
+            first_frame_utc_ns: open.first.1,
+            frames,
+            discontinuity: false,
+        };
+        let duration_ns =
+            super::ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
+        if let Some(storage) = &mut self.storage {
+            storage.insert(StoredSegment {
+                name: name.clone(),
+                k: open.k,
+                first_timecode: open.first.2.clone().unwrap_or_default(),
+                last_timecode: open.last.2.clone().unwrap_or_default(),
+                first_frame_utc_ns: open.first.1,
+                last_frame_utc_ns: open.last.1,
+                frames,
+                size_bytes: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
+        }
+        events.push(Event::Segment(PublishedSegment {
+            name: name.clone(),
+            k: open.k,
+            frames,
+            first_frame_utc_ns: open.first.1,
+            last_frame_utc_ns: open.last.1,
+            first_timecode: open.first.2,
+            last_timecode: open.last.2,
+            duration_ns,
+            size_bytes: bytes.len() as u64,
+        }));
+        if let Some(hls) = &mut self.hls {
+            hls.add(fact)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+        }
+        self.dash_facts.push_back(fact);
+        if let PlaylistType::Live { window } = self.config.playlist_type {
+            while self.dash_facts.len() > window as usize {
+                self.dash_facts.pop_front();
+            }
+        }
+        self.last_published_k = Some(open.k);
+        self.written.push_back((open.k, name));
+        if self.config.playlist_type != PlaylistType::Vod {
+            let names = self.write_manifests(open.k, false)?;
+            events.push(Event::Manifests { k: open.k, names });
+        }
+        self.delete_old(events)?;
+        Ok(())
+    }
+
+    fn write_manifests(&mut self, k: i64, ended: bool) -> Result<Vec<String>, PublishError> {
+        let dir = self.config.dir.clone();
+        let mut names = Vec::new();
+        if let Some(hls) = &self.hls
+            && hls.last_k().is_some()
+        {
+            let playlist = hls
+                .playlist_at(k)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            if !self.multivariant_written {
+                let grid = self.config.grid;
+                let multivariant = MultivariantPlaylist::new(
+                    playlist.version(),
+                    true,
+                    vec![Variant {
+                        uri: MEDIA_PLAYLIST.to_owned(),
+                        bandwidth: u64::from(self.config.bandwidth),
+                        average_bandwidth: None,
+                        codecs: self.codec_string.clone(),
+                        resolution: Some((
+                            u32::from(self.config.track.width),
+                            u32::from(self.config.track.height),
+                        )),
+                        frame_rate: Some(grid.rate()),
+                    }],
+                )
+                .map_err(|e| PublishError::Config(e.to_string()))?;
+                write_atomically(
+                    &dir,
+                    MULTIVARIANT_PLAYLIST,
+                    multivariant.render().as_bytes(),
+                )?;
+                self.multivariant_written = true;
+                names.push(MULTIVARIANT_PLAYLIST.to_owned());
+            }
+            write_atomically(&dir, MEDIA_PLAYLIST, playlist.render().as_bytes())?;
+            names.push(MEDIA_PLAYLIST.to_owned());
+        }
+        if let Some(dash) = &self.dash
+            && !self.dash_facts.is_empty()
+        {
+            let kind = if ended || self.config.playlist_type == PlaylistType::Vod {
+                MpdKind::Static
+            } else {
+                MpdKind::Dynamic
+            };
+            let facts: Vec<SegmentFact> = self.dash_facts.iter().copied().collect();
+            let mpd = dash
+                .mpd(&facts, k, kind)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            write_atomically(&dir, MPD, mpd.render().as_bytes())?;
+            names.push(MPD.to_owned());
+        }
+        if let Some(storage) = &self.storage {
+            write_atomically(&dir, STORAGE_INDEX, storage.render().as_bytes())?;
+            names.push(STORAGE_INDEX.to_owned());
+        }
+        Ok(names)
+    }
+
+    fn delete_old(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let max = self.config.max_files as usize;
+        if max == 0 || !matches!(self.config.playlist_type, PlaylistType::Live { .. }) {
+            return Ok(());
+        }
+        let mut storage_changed = false;
+        while self.written.len() > max {
+            let Some((k, name)) = self.written.pop_front() else {
+                break;
+            };
+            let path = self.config.dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Someone else removed it already: nothing left to do.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(PublishError::Output(OutputError::Io {
+                        action: "delete the old segment",
+                        path,
+                        source,
+                    }));
+                }
+            }
+            if let Some(storage) = &mut self.storage {
+                storage.remove(k);
+                storage_changed = true;
+            }
+            events.push(Event::Deleted { k, name });
+        }
+        if storage_changed && let Some(storage) = &self.storage {
+            write_atomically(&self.config.dir, STORAGE_INDEX, storage.render().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The directory must exist and be a directory; the error names it.
+pub fn check_directory(dir: &Path) -> Result<(), PublishError> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(PublishError::Config(format!(
+            "location '{}' is not a directory; give an existing, writable directory",
+            dir.display()
+        ))),
+        Err(error) => Err(PublishError::Config(format!(
+            "location '{}' is not usable ({error}); create the directory or give an existing one",
+            dir.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timecode::FrameRate;
+
+    const T0: i64 = 1_767_261_600_000_000_000;
+    const K0: i64 = 1_767_261_600;
+    const FRAME: i64 = 40_000_000;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("lockstep-publisher-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn config(dir: &Path, playlist_type: PlaylistType) -> PublisherConfig {
+        PublisherConfig {
+            dir: dir.to_path_buf(),
+            grid: Grid::new(FrameRate::new(25, 1).unwrap(), 25).unwrap(),
+            track: VideoTrack {
+                codec: fmp4::VideoCodec::H264,
+                codec_config: vec![1, 0x42, 0xc0, 0x0c, 0xff, 0xe0, 0],
+                width: 320,
+                height: 180,
+                timescale: 0,
+            },
+            playlist_type,
+            window: 3,
+            max_files: 0,
+            hls: true,
+            dash: true,
+            storage_index: true,
+            utc_timing: UtcTiming::http_iso("https://time.example/iso"),
+            segment_timeline: true,
+            bandwidth: 1_000_000,
+            format: SegmentFormat::Cmaf,
+        }
+    }
+
+    fn frame(index: i64, keyframe: bool) -> Frame<Vec<u8>> {
+        Frame {
+            utc_ns: T0 + index * FRAME,
+            keyframe,
+            data: vec![index as u8; 4],
+            timecode: None,
+            decode_lead_ns: 0,
+        }
+    }
+
+    fn published(events: &[Event]) -> Vec<i64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Segment(s) => Some(s.k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuts_on_the_grid_and_publishes_on_the_last_frame() {
+        let dir = dir("cut");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Live { window: 3 })).unwrap();
+        // Joins 10 frames before segment K0: skips them, asks for a keyframe at K0.
+        let events = publisher.push(frame(-10, true)).unwrap();
+        assert_eq!(events, vec![Event::KeyframeWanted { utc_ns: T0, k: K0 }]);
+        for i in -9..24 {
+            let events = publisher.push(frame(i, i % 25 == 0)).unwrap();
+            assert!(published(&events).is_empty(), "frame {i}");
+        }
+        // The 25th frame of K0 completes it: segment and manifests at once.
+        let events = publisher.push(frame(24, false)).unwrap();
+        assert_eq!(published(&events), vec![K0]);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Manifests { k, .. } if *k == K0))
+        );
+        assert!(dir.join(format!("video_{K0}.m4s")).is_file());
+        for i in 25..40 {
+            publisher.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        // EOS: the open segment, short, and final manifests.
+        let events = publisher.finish().unwrap();
+        assert_eq!(published(&events), vec![K0 + 1]);
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(playlist.contains("#EXTINF:0.600000,\nvideo_1767261601.m4s\n#EXT-X-ENDLIST\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_keyframe_and_backward_jump() {
+        let dir = dir("keyframe");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        for i in 0..25 {
+            publisher.push(frame(i, i == 0)).unwrap();
+        }
+        // Segment K0+1 does not start on a keyframe: reported, not written.
+        let events = publisher.push(frame(25, false)).unwrap();
+        assert!(events.contains(&Event::NotKeyframe {
+            k: K0 + 1,
+            utc_ns: T0 + 25 * FRAME
+        }));
+        for i in 26..75 {
+            publisher.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        assert!(!dir.join(format!("video_{}.m4s", K0 + 1)).exists());
+        // Back in time: dropped with an event, nothing changes.
+        let events = publisher.push(frame(3, true)).unwrap();
+        assert!(matches!(events[..], [Event::Backward { .. }]));
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(
+            playlist.contains("#EXT-X-GAP\n#EXTINF:1.000000,\nvideo_1767261601.m4s\n"),
+            "{playlist}"
+        );
+        assert!(playlist.contains("video_1767261602.m4s\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A forward timecode jump (frames 30..80 never arrive): the open segment closes early
+    /// with its real length, the segment the jump lands in is skipped (it lacks its first
+    /// frame), the missing k are EXT-X-GAP entries, and the grid continues.
+    #[test]
+    fn forward_jump_closes_early_and_lists_gaps() {
+        let dir = dir("jump");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        let mut events = Vec::new();
+        for i in (0..30).chain(80..125) {
+            events.extend(publisher.push(frame(i, i % 25 == 0 || i == 80)).unwrap());
+        }
+        assert_eq!(published(&events), vec![K0, K0 + 1, K0 + 4]);
+        let short = events.iter().find_map(|e| match e {
+            Event::Segment(s) if s.k == K0 + 1 => Some(s.frames),
+            _ => None,
+        });
+        assert_eq!(short, Some(5));
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(
+            playlist.contains(
+                "#EXTINF:0.200000,\nvideo_1767261601.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:02.000Z\n#EXT-X-GAP\n\
+                 #EXTINF:1.000000,\nvideo_1767261602.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:03.000Z\n#EXT-X-GAP\n\
+                 #EXTINF:1.000000,\nvideo_1767261603.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:04.000Z\n#EXTINF:1.000000,\n\
+                 video_1767261604.m4s\n"
+            ),
+            "{playlist}"
+        );
+        // The timeline MPD leaves the missing segments out; an event keeps every segment
+        // available (no timeShiftBufferDepth: infinite).
+        let mpd = std::fs::read_to_string(dir.join(MPD)).unwrap();
+        assert!(mpd.contains("type=\"dynamic\"") && !mpd.contains("timeShiftBufferDepth"));
+        crate::packaging::dash::tests::assert_schema_valid(&mpd);
+        assert!(
+            mpd.contains("<S t=\"159053544000000\" d=\"90000\"/>"),
+            "{mpd}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Decode order I0 P3 B1 B2 P6 B4 B5 … with the encoder's DTS one frame before PTS for
+    /// the IDR: decode times continue across segments, offsets are never negative.
+    #[test]
+    fn b_frames_keep_presentation_times() {
+        let dir = dir("bframes");
+        let mut publisher = Publisher::new(config(&dir, PlaylistType::Event)).unwrap();
+        let order = |segment: i64| {
+            let base = segment * 25;
+            let mut out = vec![base];
+            let mut i = 1;
+            while i + 2 < 25 {
+                out.extend([base + i + 2, base + i, base + i + 1]);
+                i += 3;
+            }
+            out.extend((base + i..base + 25).rev().collect::<Vec<_>>());
+            out
+        };
+        let mut events = Vec::new();
+        for segment in 0..2 {
+            for (decode, n) in order(segment).into_iter().enumerate() {
+                let decode = segment * 25 + decode as i64 - 1;
+                events.extend(
+                    publisher
+                        .push(Frame {
+                            decode_lead_ns: (n - decode) * FRAME,
+                            ..frame(n, n % 25 == 0)
+                        })
+                        .unwrap(),
+                );
+            }
+        }
+        assert_eq!(published(&events), vec![K0, K0 + 1]);
+        for (segment, k) in [(0, K0), (1, K0 + 1)] {
+            let bytes = std::fs::read(dir.join(format!("video_{k}.m4s"))).unwrap();
+            let at = bytes.windows(4).position(|w| w == b"tfdt").unwrap();
+            let tfdt = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+            assert_eq!(
+                tfdt as i64,
+                ((K0 + segment) * 25 - 1) * 3600,
+                "decode lead of 1 frame"
+            );
+            let at = bytes.windows(4).position(|w| w == b"trun").unwrap();
+            assert_eq!(bytes[at + 4], 0, "version 0: no negative offset");
+            let count = u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+            let presented: Vec<i64> = (0..count as usize)
+                .map(|i| {
+                    let entry = at + 16 + i * 16;
+                    let offset =
+                        u32::from_be_bytes(bytes[entry + 12..entry + 16].try_into().unwrap());
+                    (tfdt as i64 + i as i64 * 3600 + i64::from(offset)) / 3600
+                })
+                .collect();
+            let expected: Vec<i64> = order(segment).iter().map(|n| K0 * 25 + n).collect();
+            assert_eq!(presented, expected);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_restart_lists_the_published_segments_again() {
+        let dir_once = dir("restart-once");
+        let dir_twice = dir("restart-twice");
+        let live = PlaylistType::Live { window: 3 };
+        let mut once = Publisher::new(config(&dir_once, live)).unwrap();
+        let mut first = Publisher::new(config(&dir_twice, live)).unwrap();
+        for i in 0..60 {
+            first.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        for i in 0..50 {
+            once.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        drop(first);
+        let mut second = Publisher::new(config(&dir_twice, live)).unwrap();
+        for i in 50..125 {
+            once.push(frame(i, i % 25 == 0)).unwrap();
+            let events = second.push(frame(i, i % 25 == 0)).unwrap();
+            if !published(&events).is_empty() {
+                for name in [MEDIA_PLAYLIST, MPD] {
+                    assert_eq!(
+                        std::fs::read_to_string(dir_once.join(name)).unwrap(),
+                        std::fs::read_to_string(dir_twice.join(name)).unwrap(),
+                        "{name} at frame {i}"
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir_once);
+        let _ = std::fs::remove_dir_all(&dir_twice);
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let dir = dir("config");
+        let error =
+            |config: PublisherConfig| Publisher::<Vec<u8>>::new(config).err().unwrap().to_string();
+        let mut bad = config(&dir, PlaylistType::Event);
+        bad.max_files = 5;
+        assert!(error(bad).contains("would delete listed segments"));
+        let mut bad = config(&dir, PlaylistType::Live { window: 5 });
+        bad.max_files = 3;
+        assert!(error(bad).contains("max-files 3 is smaller than playlist-length 5"));
+        let mut bad = config(&dir, PlaylistType::Event);
+        bad.track.codec_config = vec![0, 0, 0, 1, 0x67, 0, 0];
+        assert!(error(bad).contains("configurationVersion"));
+        assert!(
+            check_directory(&dir.join("missing"))
+                .unwrap_err()
+                .to_string()
+                .contains("missing")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
