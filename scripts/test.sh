@@ -15,6 +15,8 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "cargo build (the plugin library that gst-launch-1.0 tests load)"
+cargo build --locked --lib
 step "cargo test (G_DEBUG=fatal_warnings)"
 G_DEBUG=fatal_warnings cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
 # doctests too (cdylib + rlib crates run them separately)
