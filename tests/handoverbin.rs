@@ -421,3 +421,35 @@ fn a_second_request_during_a_handover_is_refused() {
     );
     check_continuous(&observed, 80);
 }
+
+#[test]
+fn keep_target_leaves_the_replaced_encoder_as_a_standby() {
+    let branches = Arc::new(Mutex::new(Vec::new()));
+    let observed = {
+        let branches = branches.clone();
+        run(
+            100,
+            X264_SETTINGS[0],
+            |hb| {
+                hb.set_property("keep-target", true);
+                hb.set_property("handover-delay", 0u64);
+            },
+            move |hb, index| {
+                if index == 5 {
+                    let ok: bool = hb.emit_by_name("update-encoder", &[&X264_SETTINGS[1]]);
+                    assert!(ok);
+                }
+                if index == 90 {
+                    let stats = hb.property::<gst::Structure>("stats");
+                    branches.lock().unwrap().push((
+                        stats.get::<u32>("branches").unwrap(),
+                        stats.get::<u64>("handovers-completed").unwrap(),
+                    ));
+                }
+            },
+        )
+    };
+    check_continuous(&observed, 100);
+    // The updated encoder is on air and the replaced one still runs beside it.
+    assert_eq!(*branches.lock().unwrap(), [(2, 1)]);
+}
