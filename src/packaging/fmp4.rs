@@ -1,4 +1,5 @@
-//! A CMAF / fragmented MP4 writer for one video track (ISO/IEC 14496-12, 14496-15, 23000-19):
+//! A CMAF / fragmented MP4 writer for one video or AAC audio track per file (ISO/IEC 14496-12,
+//! 14496-14, 14496-15, 23000-19):
 //! the init segment (`ftyp` + `moov`) and media segments (`styp` + `moof` + `mdat`), as bytes.
 //!
 //! # Deterministic bytes
@@ -12,7 +13,8 @@
 //! # Choices
 //!
 //! - Sample entries `avc1` / `hvc1` (parameter sets in the `avcC` / `hvcC` record of the init
-//!   segment, which the glue takes verbatim from the caps' `codec_data`).
+//!   segment, which the glue takes verbatim from the caps' `codec_data`), and `mp4a` whose
+//!   `esds` carries the AudioSpecificConfig verbatim. Every AAC frame is a sync sample.
 //! - `tfhd` uses `default-base-is-moof`; every `trun` carries per-sample duration, size, flags
 //!   and (when any is non-zero) composition offsets, with `trun` version 1 (signed offsets) when
 //!   an offset is negative, so decode times can run on the frame grid while B-frames keep their
@@ -20,6 +22,8 @@
 //! - Brands: `ftyp` major `cmfc` with `iso6`, `cmfc`; `styp` major `msdh` with `msdh`, `cmfs`.
 
 use std::fmt;
+
+use super::aac::AudioSpecificConfig;
 
 /// Why a segment cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +65,15 @@ pub struct VideoTrack {
     pub timescale: u32,
 }
 
-/// The track ID of the only track.
+/// An AAC track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    pub config: AudioSpecificConfig,
+    /// Peak bit rate (bit/s) for the `esds` DecoderConfigDescriptor.
+    pub bandwidth: u32,
+}
+
+/// The track ID of the only track (each CMAF track file holds one track).
 pub const TRACK_ID: u32 = 1;
 
 /// One access unit of a media segment, in decode order.
@@ -239,10 +251,60 @@ pub fn rfc6381_codec(codec: VideoCodec, config: &[u8]) -> Result<String, Fmp4Err
 /// in the media segments, `mvex`).
 pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
     check_codec_config(track.codec, &track.codec_config)?;
-    if track.timescale == 0 {
+    write_init(
+        &TrackHeader {
+            timescale: track.timescale,
+            handler: *b"vide",
+            handler_name: b"VideoHandler\0",
+            width: track.width,
+            height: track.height,
+        },
+        track.codec_config.len(),
+        |stsd| sample_entry(stsd, track),
+    )
+}
+
+/// The init segment of one AAC track (`mp4a` with an `esds`), its timescale the sampling rate.
+pub fn audio_init_segment(track: &AudioTrack) -> Result<Vec<u8>, Fmp4Error> {
+    if track.config.bytes.len() > 0x7f {
+        return Err(Fmp4Error::CodecConfig(format!(
+            "an AudioSpecificConfig of {} bytes is longer than the 127 this writer supports",
+            track.config.bytes.len()
+        )));
+    }
+    write_init(
+        &TrackHeader {
+            timescale: track.config.sampling_rate,
+            handler: *b"soun",
+            handler_name: b"SoundHandler\0",
+            width: 0,
+            height: 0,
+        },
+        track.config.bytes.len(),
+        |stsd| audio_sample_entry(stsd, track),
+    )
+}
+
+/// What differs between a video and an audio `trak` besides the sample entry.
+struct TrackHeader {
+    timescale: u32,
+    handler: [u8; 4],
+    handler_name: &'static [u8],
+    /// 0 × 0 for audio.
+    width: u16,
+    height: u16,
+}
+
+fn write_init(
+    header: &TrackHeader,
+    config_len: usize,
+    sample_entry: impl FnOnce(&mut BoxWriter<'_>),
+) -> Result<Vec<u8>, Fmp4Error> {
+    if header.timescale == 0 {
         return Err(Fmp4Error::Range("the media timescale must not be 0".into()));
     }
-    let mut out = Vec::with_capacity(768 + track.codec_config.len());
+    let audio = header.handler == *b"soun";
+    let mut out = Vec::with_capacity(768 + config_len);
     BoxWriter::new(&mut out, b"ftyp")
         .bytes(b"cmfc")
         .u32(0)
@@ -252,7 +314,7 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
     let mut moov = BoxWriter::new(&mut out, b"moov");
     moov.child_full(b"mvhd", 0, 0, |b| {
         // creation, modification (0: no wall clock), timescale, duration (unknown: 0).
-        b.u32(0).u32(0).u32(track.timescale).u32(0);
+        b.u32(0).u32(0).u32(header.timescale).u32(0);
         // rate 1.0, volume 1.0, reserved.
         b.u32(0x0001_0000).u16(0x0100).zeros(10);
         matrix(b);
@@ -263,29 +325,43 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
         // flags: track_enabled | track_in_movie.
         trak.child_full(b"tkhd", 0, 0x3, |b| {
             b.u32(0).u32(0).u32(TRACK_ID).u32(0).u32(0);
-            // reserved, layer, alternate_group, volume, reserved.
-            b.zeros(8).u16(0).u16(0).u16(0).u16(0);
+            // reserved, layer, alternate_group, volume (1.0 for audio), reserved.
+            b.zeros(8)
+                .u16(0)
+                .u16(0)
+                .u16(if audio { 0x0100 } else { 0 })
+                .u16(0);
             matrix(b);
-            b.u32(u32::from(track.width) << 16)
-                .u32(u32::from(track.height) << 16);
+            b.u32(u32::from(header.width) << 16)
+                .u32(u32::from(header.height) << 16);
         });
         trak.child(b"mdia", |mdia| {
             mdia.child_full(b"mdhd", 0, 0, |b| {
                 // language 'und' packed as ISO 639-2/T in 3 × 5 bits.
                 b.u32(0)
                     .u32(0)
-                    .u32(track.timescale)
+                    .u32(header.timescale)
                     .u32(0)
                     .u16(0x55c4)
                     .u16(0);
             });
             mdia.child_full(b"hdlr", 0, 0, |b| {
-                b.u32(0).bytes(b"vide").zeros(12).bytes(b"VideoHandler\0");
+                b.u32(0)
+                    .bytes(&header.handler)
+                    .zeros(12)
+                    .bytes(header.handler_name);
             });
             mdia.child(b"minf", |minf| {
-                minf.child_full(b"vmhd", 0, 1, |b| {
-                    b.u16(0).zeros(6);
-                });
+                if audio {
+                    // balance 0, reserved.
+                    minf.child_full(b"smhd", 0, 0, |b| {
+                        b.u16(0).u16(0);
+                    });
+                } else {
+                    minf.child_full(b"vmhd", 0, 1, |b| {
+                        b.u16(0).zeros(6);
+                    });
+                }
                 minf.child(b"dinf", |dinf| {
                     dinf.child_full(b"dref", 0, 0, |b| {
                         b.u32(1);
@@ -296,7 +372,7 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
                 minf.child(b"stbl", |stbl| {
                     stbl.child_full(b"stsd", 0, 0, |b| {
                         b.u32(1);
-                        sample_entry(b, track);
+                        sample_entry(b);
                     });
                     stbl.child_full(b"stts", 0, 0, |b| {
                         b.u32(0);
@@ -323,6 +399,38 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
     });
     moov.finish();
     Ok(out)
+}
+
+/// The AudioSampleEntry `mp4a` with its `esds` (ISO/IEC 14496-14 §5.6, 14496-1 §7.2.6.5).
+fn audio_sample_entry(parent: &mut BoxWriter<'_>, track: &AudioTrack) {
+    let config = &track.config;
+    parent.child(b"mp4a", |b| {
+        // reserved, data_reference_index, reserved[2].
+        b.zeros(6).u16(1).zeros(8);
+        // channelcount (2 when the config leaves it to a program config element), samplesize
+        // 16, pre_defined, reserved, samplerate as 16.16 (0 when above 65535 Hz: the esds
+        // has the real rate).
+        let channels = config.channel_count().unwrap_or(2);
+        b.u16(u16::try_from(channels).unwrap_or(2)).u16(16).u16(0).u16(0);
+        b.u32(u32::from(u16::try_from(config.sampling_rate).unwrap_or(0)) << 16);
+        b.child_full(b"esds", 0, 0, |e| {
+            // Lengths fit one byte: an AudioSpecificConfig of at most 127 bytes (checked).
+            let asc = &config.bytes;
+            let specific_len = asc.len() as u8;
+            let decoder_config_len = 13 + 2 + specific_len;
+            let es_len = 3 + 2 + decoder_config_len + 3;
+            // ES_Descriptor: ES_ID 0 (the track's), no flags.
+            e.bytes(&[0x03, es_len]).u16(0).bytes(&[0]);
+            // DecoderConfigDescriptor: objectTypeIndication 0x40 (MPEG-4 audio), streamType 5
+            // (audio) << 2 | upStream 0 | reserved 1, bufferSizeDB 0, max and avg bit rate.
+            e.bytes(&[0x04, decoder_config_len, 0x40, 0x15, 0, 0, 0])
+                .u32(track.bandwidth)
+                .u32(track.bandwidth);
+            e.bytes(&[0x05, specific_len]).bytes(asc);
+            // SLConfigDescriptor, predefined 2 (MP4).
+            e.bytes(&[0x06, 1, 2]);
+        });
+    });
 }
 
 /// The VisualSampleEntry (`avc1` / `hvc1`) with its configuration box.
@@ -511,6 +619,39 @@ mod tests {
         let trex = child(&init, &[b"moov", b"mvex", b"trex"]);
         assert_eq!(be32(trex, 4), TRACK_ID);
         assert_eq!(init, init_segment(&track()).unwrap(), "deterministic");
+    }
+
+    #[test]
+    fn audio_init_segment_layout() {
+        let track = AudioTrack {
+            config: AudioSpecificConfig::parse(&[0x11, 0x90]).unwrap(),
+            bandwidth: 128_000,
+        };
+        let init = audio_init_segment(&track).unwrap();
+        let mdhd = child(&init, &[b"moov", b"trak", b"mdia", b"mdhd"]);
+        assert_eq!(be32(mdhd, 12), 48_000, "timescale = sampling rate");
+        let hdlr = child(&init, &[b"moov", b"trak", b"mdia", b"hdlr"]);
+        assert_eq!(&hdlr[8..12], b"soun");
+        child(&init, &[b"moov", b"trak", b"mdia", b"minf", b"smhd"]);
+        let stsd = child(
+            &init,
+            &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"],
+        );
+        let entry = &stsd[8..];
+        assert_eq!(&entry[4..8], b"mp4a");
+        let mp4a = boxes(entry)[0].1;
+        assert_eq!(u16::from_be_bytes([mp4a[16], mp4a[17]]), 2, "channels");
+        assert_eq!(be32(mp4a, 24), 48_000 << 16);
+        let esds = child(&mp4a[28..], &[b"esds"]);
+        // ES_Descriptor, DecoderConfigDescriptor for MPEG-4 audio, the ASC, SLConfig 2.
+        assert_eq!(
+            &esds[4..],
+            &[
+                0x03, 25, 0, 0, 0, 0x04, 17, 0x40, 0x15, 0, 0, 0, 0, 1, 0xf4, 0, 0, 1, 0xf4,
+                0, 0x05, 2, 0x11, 0x90, 0x06, 1, 2
+            ]
+        );
+        assert_eq!(init, audio_init_segment(&track).unwrap(), "deterministic");
     }
 
     #[test]

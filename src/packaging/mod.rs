@@ -15,6 +15,7 @@
 //! - [`publisher`]: frames in, segments and manifests on disk (what the element runs).
 //! - [`fmp4`]: the CMAF / fragmented MP4 init and media segments, as deterministic bytes.
 
+pub mod aac;
 pub mod dash;
 pub mod fmp4;
 pub mod grid;
