@@ -4,6 +4,7 @@
 //! Lock order: settings → state. No lock is held while posting messages, pushing events
 //! upstream or changing the bin's children.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -13,11 +14,13 @@ use gst::subclass::prelude::*;
 
 use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat};
 use crate::packaging::dash::UtcTiming;
-use crate::packaging::fmp4::{VideoCodec, VideoTrack};
+use crate::packaging::aac::AudioSpecificConfig;
+use crate::packaging::fmp4::{AudioTrack, VideoCodec, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::packaging::hls::PlaylistType;
 use crate::packaging::publisher::{
-    Event, Frame, PublishError, Publisher, PublisherConfig, SegmentFormat, check_directory,
+    AudioFrame, AudioInput, Event, Frame, PublishError, Publisher, PublisherConfig, SegmentFormat,
+    check_directory,
 };
 use crate::timecode::FrameRate;
 use crate::timecode::utc::format_rfc3339_nanos;
@@ -40,6 +43,12 @@ const DEFAULT_PLAYLIST_LENGTH: u32 = 5;
 const DEFAULT_MAX_FILES: u32 = 10;
 const DEFAULT_UTC_TIMING: &str = "https://time.akamai.com/?iso&ms";
 const DEFAULT_UTC_TIMING_SCHEME: &str = "urn:mpeg:dash:utc:http-iso:2014";
+const DEFAULT_AUDIO_BANDWIDTH: u32 = 128_000;
+/// AAC frames an audio pad holds while the video has not started the packager yet (≈ 21 s at
+/// 48 kHz); older ones are dropped.
+const MAX_QUEUED_AUDIO_FRAMES: usize = 1000;
+/// Segments of video the packager waits for an audio pad's caps before it starts without it.
+const AUDIO_CAPS_WAIT_SEGMENTS: u64 = 2;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -57,6 +66,7 @@ struct Settings {
     storage_manifest: bool,
     segment_timeline: bool,
     bandwidth: u32,
+    audio_bandwidth: u32,
 }
 
 impl Default for Settings {
@@ -76,6 +86,7 @@ impl Default for Settings {
             storage_manifest: false,
             segment_timeline: false,
             bandwidth: 0,
+            audio_bandwidth: DEFAULT_AUDIO_BANDWIDTH,
         }
     }
 }
@@ -99,11 +110,45 @@ impl Settings {
         };
         grid.map_err(|e| format!("segment-duration: {e}"))
     }
+
+    /// D in ns for these caps (the configured duration when the grid cannot be made yet).
+    fn segment_duration_ns(&self, caps: &gst::CapsRef) -> u64 {
+        caps_frame_rate(caps)
+            .and_then(|rate| self.grid(rate).ok())
+            .map_or(self.segment_duration, |grid| grid.segment_duration_ns())
+    }
+}
+
+/// The streaming side of one audio pad.
+#[derive(Default)]
+struct AudioStream {
+    caps: Option<gst::Caps>,
+    config: Option<AudioSpecificConfig>,
+    /// The publisher's track index, once the publisher runs with this pad.
+    track: Option<usize>,
+    /// (running time, AAC frame) received before the publisher started.
+    queue: VecDeque<(gst::ClockTime, gst::MappedBuffer<gst::buffer::Readable>)>,
+    eos: bool,
+    /// A warning was posted for frames dropped because the pad is not packaged.
+    warned_unpackaged: bool,
+}
+
+/// The elements behind one audio request pad: ghost pad → aacparse → capsfilter → appsink.
+struct AudioBranch {
+    pad: gst::GhostPad,
+    elements: [gst::Element; 3],
 }
 
 #[derive(Default)]
 struct State {
     publisher: Option<Publisher<gst::MappedBuffer<gst::buffer::Readable>>>,
+    /// Audio pads by name.
+    audio: BTreeMap<String, AudioStream>,
+    video_eos: bool,
+    /// UTC of the first video frame, for the wait for audio caps.
+    first_video_utc: Option<i64>,
+    /// Audio tracks with missing segments already warned about.
+    audio_missing_warned: std::collections::BTreeSet<String>,
     /// Caps the publisher was made for.
     caps: Option<gst::Caps>,
     /// Peak bit rate from upstream tags (maximum-bitrate, else nominal-bitrate, else bitrate).
@@ -120,6 +165,7 @@ pub struct HlsDashSink {
     capsfilter: gst::Element,
     appsink: gst_app::AppSink,
     parser: Mutex<Option<gst::Element>>,
+    audio_branches: Mutex<Vec<AudioBranch>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,6 +193,33 @@ fn frame_instant(buffer: &gst::BufferRef) -> Option<i64> {
         .checked_mul(1_000_000)?
         .checked_add(i64::from(date_time.microsecond()))?;
     micros.checked_mul(1000)
+}
+
+/// The caps' `codec_data` bytes.
+fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
+    caps.structure(0)
+        .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+        .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
+}
+
+/// UTC − running time of the last video frame: audio running times map to UTC through it
+/// (audio and video share the pipeline's running time).
+fn utc_offset(last_times: Option<(gst::ClockTime, i64)>) -> Option<i128> {
+    let (running_time, utc_ns) = last_times?;
+    Some(i128::from(utc_ns) - i128::from(running_time.nseconds()))
+}
+
+fn audio_instant(running_time: gst::ClockTime, offset: i128) -> i64 {
+    i64::try_from(i128::from(running_time.nseconds()) + offset).unwrap_or(i64::MAX)
+}
+
+/// The frame rate of the video caps.
+fn caps_frame_rate(caps: &gst::CapsRef) -> Option<FrameRate> {
+    let fraction = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    FrameRate::new(
+        u32::try_from(fraction.numer()).ok()?,
+        u32::try_from(fraction.denom()).ok()?,
+    )
 }
 
 impl HlsDashSink {
@@ -236,6 +309,7 @@ impl HlsDashSink {
         settings: &Settings,
         state: &State,
         caps: &gst::CapsRef,
+        audio: Vec<AudioInput>,
     ) -> Result<Publisher<gst::MappedBuffer<gst::buffer::Readable>>, String> {
         let structure = caps.structure(0).ok_or("caps without a structure")?;
         let codec = match structure.name().as_str() {
@@ -243,16 +317,7 @@ impl HlsDashSink {
             "video/x-h265" => VideoCodec::H265,
             other => return Err(format!("unsupported caps {other}")),
         };
-        let rate = structure
-            .get::<gst::Fraction>("framerate")
-            .ok()
-            .and_then(|f| {
-                FrameRate::new(
-                    u32::try_from(f.numer()).ok()?,
-                    u32::try_from(f.denom()).ok()?,
-                )
-            })
-            .ok_or_else(|| {
+        let rate = caps_frame_rate(caps).ok_or_else(|| {
                 "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
                  rate; set framerate in the caps upstream"
                     .to_owned()
@@ -310,6 +375,7 @@ impl HlsDashSink {
                 HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
                 HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
             },
+            audio,
         };
         Publisher::new(config).map_err(|e| e.to_string())
     }
@@ -319,41 +385,90 @@ impl HlsDashSink {
         let Some(buffer) = sample.buffer_owned() else {
             return Ok(gst::FlowSuccess::Ok);
         };
+        let Some(caps) = sample.caps_owned() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
         let mut state = lock(&self.state);
-        let caps = sample.caps_owned();
-        if let Some(caps) = caps
-            && state.caps.as_ref() != Some(&caps)
-        {
-            if state.publisher.is_some() {
-                // New caps mid-stream (e.g. new parameter sets): the init segment would
-                // change under published segments.
-                let same_config = state.caps.as_ref().is_some_and(|old| {
-                    let field = |c: &gst::Caps| {
-                        c.structure(0)
-                            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-                            .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
-                    };
-                    field(old) == field(&caps)
-                });
-                if !same_config {
-                    drop(state);
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ("The codec configuration changed mid-stream"),
-                        [
-                            "new caps {caps}: the init segment would change under published segments; start a new stream in a new directory"
-                        ]
-                    );
-                    return Err(gst::FlowError::Error);
-                }
-                state.caps = Some(caps);
-            } else {
-                // Lock order settings → state: release state while reading the settings.
+        if state.publisher.is_some() && state.caps.as_ref() != Some(&caps) {
+            // New caps mid-stream (e.g. new parameter sets): the init segment would change
+            // under published segments.
+            let same_config = state
+                .caps
+                .as_ref()
+                .is_some_and(|old| codec_data(old) == codec_data(&caps));
+            if !same_config {
                 drop(state);
-                let settings = lock(&self.settings).clone();
-                state = lock(&self.state);
-                match self.publisher_for(&settings, &state, &caps) {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("The codec configuration changed mid-stream"),
+                    [
+                        "new caps {caps}: the init segment would change under published segments; start a new stream in a new directory"
+                    ]
+                );
+                return Err(gst::FlowError::Error);
+            }
+            state.caps = Some(caps.clone());
+        }
+        let Some(utc_ns) = frame_instant(&buffer) else {
+            state.frames_without_instant += 1;
+            let count = state.frames_without_instant;
+            drop(state);
+            if count == 1 {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("A frame carries no UTC instant; it is dropped"),
+                    [
+                        "no timestamp/x-unix reference timestamp meta and no dated time code meta: put timecodeparse upstream (it attaches both)"
+                    ]
+                );
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let first_video_utc = *state.first_video_utc.get_or_insert(utc_ns);
+        if state.publisher.is_none() {
+            // Lock order settings → state: release state while reading the settings.
+            drop(state);
+            let settings = lock(&self.settings).clone();
+            let audio_pads: Vec<String> = lock(&self.audio_branches)
+                .iter()
+                .map(|branch| branch.pad.name().to_string())
+                .collect();
+            state = lock(&self.state);
+            if state.publisher.is_none() {
+                let waited = u64::try_from(utc_ns.saturating_sub(first_video_utc)).unwrap_or(0);
+                let wait_limit = settings
+                    .segment_duration_ns(&caps)
+                    .saturating_mul(AUDIO_CAPS_WAIT_SEGMENTS);
+                let missing: Vec<String> = audio_pads
+                    .iter()
+                    .filter(|name| state.audio.get(*name).is_none_or(|a| a.config.is_none()))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() && waited < wait_limit {
+                    // The audio's caps are still on their way; the first segments would be
+                    // skipped anyway until a boundary.
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let mut inputs = Vec::new();
+                for name in &audio_pads {
+                    let Some(stream) = state.audio.get_mut(name) else {
+                        continue;
+                    };
+                    let Some(config) = stream.config.clone() else {
+                        continue;
+                    };
+                    stream.track = Some(inputs.len());
+                    inputs.push(AudioInput {
+                        id: name.clone(),
+                        track: AudioTrack {
+                            config,
+                            bandwidth: settings.audio_bandwidth,
+                        },
+                    });
+                }
+                match self.publisher_for(&settings, &state, &caps, inputs) {
                     Ok(publisher) => {
                         gst::info!(
                             CAT,
@@ -376,24 +491,21 @@ impl HlsDashSink {
                         return Err(gst::FlowError::NotNegotiated);
                     }
                 }
+                if !missing.is_empty() {
+                    drop(state);
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("Packaging without audio pad(s) {}", missing.join(", ")),
+                        [
+                            "no AAC caps arrived within {} segments of video; link an AAC encoder with codec_data (aacparse makes it) or release the pad",
+                            AUDIO_CAPS_WAIT_SEGMENTS
+                        ]
+                    );
+                    state = lock(&self.state);
+                }
             }
         }
-        let Some(utc_ns) = frame_instant(&buffer) else {
-            state.frames_without_instant += 1;
-            let count = state.frames_without_instant;
-            drop(state);
-            if count == 1 {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    ("A frame carries no UTC instant; it is dropped"),
-                    [
-                        "no timestamp/x-unix reference timestamp meta and no dated time code meta: put timecodeparse upstream (it attaches both)"
-                    ]
-                );
-            }
-            return Ok(gst::FlowSuccess::Ok);
-        };
         let running_time = sample
             .segment()
             .and_then(|s| s.downcast_ref::<gst::ClockTime>())
@@ -416,22 +528,269 @@ impl HlsDashSink {
         let data = buffer
             .into_mapped_buffer_readable()
             .map_err(|_| gst::FlowError::Error)?;
+        let last_times = state.last_times;
         let Some(publisher) = state.publisher.as_mut() else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let result = publisher.push(Frame {
+        let mut result = publisher.push(Frame {
             utc_ns,
             keyframe,
             data,
             timecode,
             decode_lead_ns,
         });
-        let last_times = state.last_times;
+        // Audio that arrived before the packager started, now that its instants are known.
+        if let Some(offset) = utc_offset(last_times) {
+            let State {
+                publisher, audio, ..
+            } = &mut *state;
+            for stream in audio.values_mut() {
+                let Some(track) = stream.track else {
+                    stream.queue.clear();
+                    continue;
+                };
+                while let Some((running_time, data)) = stream.queue.pop_front() {
+                    let (Ok(events), Some(publisher)) = (&mut result, publisher.as_mut()) else {
+                        break;
+                    };
+                    let frame = AudioFrame {
+                        utc_ns: audio_instant(running_time, offset),
+                        data,
+                    };
+                    match publisher.push_audio(track, frame) {
+                        Ok(more) => events.extend(more),
+                        Err(error) => result = Err(error),
+                    }
+                }
+            }
+        }
         drop(state);
         self.handle_result(result, last_times)
     }
 
+    /// Creates the branch of a new audio request pad.
+    fn make_audio_branch(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+    ) -> Result<gst::GhostPad, String> {
+        if lock(&self.state).publisher.is_some() {
+            return Err("audio pads can only be requested before the first video frame is \
+                        packaged: the manifests list their tracks from the start"
+                .into());
+        }
+        let mut branches = lock(&self.audio_branches);
+        let name = match name {
+            Some(name) => name.to_owned(),
+            None => (0..)
+                .map(|index| format!("audio_{index}"))
+                .find(|candidate| !branches.iter().any(|b| b.pad.name() == candidate.as_str()))
+                .unwrap_or_else(|| "audio".to_owned()),
+        };
+        crate::packaging::output::check_representation_id(&name).map_err(|e| e.to_string())?;
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .name(format!("{name}-{factory}"))
+                .build()
+                .map_err(|_| format!("element {factory} is missing"))
+        };
+        let parser = make("aacparse")?;
+        let capsfilter = make("capsfilter")?;
+        capsfilter.set_property(
+            "caps",
+            gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 4i32)
+                .field("stream-format", "raw")
+                .build(),
+        );
+        let appsink = gst_app::AppSink::builder()
+            .name(format!("{name}-appsink"))
+            .sync(false)
+            .async_(false)
+            .build();
+        let obj = self.obj();
+        let elements = [parser, capsfilter, appsink.clone().upcast::<gst::Element>()];
+        obj.add_many(&elements).map_err(|e| e.to_string())?;
+        gst::Element::link_many(&elements).map_err(|e| e.to_string())?;
+        let weak = obj.downgrade();
+        let pad_name = name.clone();
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let Some(obj) = weak.upgrade() else {
+                        return Err(gst::FlowError::Flushing);
+                    };
+                    obj.imp().on_audio_sample(&pad_name, appsink)
+                })
+                .build(),
+        );
+        if let Some(pad) = appsink.static_pad("sink") {
+            let weak = obj.downgrade();
+            let pad_name = name.clone();
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some(obj) = weak.upgrade()
+                    && let Some(gst::EventView::Eos(_)) = info.event().map(|e| e.view())
+                {
+                    obj.imp().on_audio_eos(&pad_name);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        let target = elements[0]
+            .static_pad("sink")
+            .ok_or("aacparse has no sink pad")?;
+        let pad = gst::GhostPad::builder_from_template_with_target(templ, &target)
+            .map_err(|e| e.to_string())?
+            .name(name.as_str())
+            .build();
+        for element in &elements {
+            element.sync_state_with_parent().map_err(|e| e.to_string())?;
+        }
+        pad.set_active(true).map_err(|e| e.to_string())?;
+        obj.add_pad(&pad).map_err(|e| e.to_string())?;
+        branches.push(AudioBranch {
+            pad: pad.clone(),
+            elements,
+        });
+        Ok(pad)
+    }
+
+    fn on_audio_sample(
+        &self,
+        name: &str,
+        appsink: &gst_app::AppSink,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+        let Some(buffer) = sample.buffer_owned() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let mut state = lock(&self.state);
+        let publisher_running = state.publisher.is_some();
+        let stream = state.audio.entry(name.to_owned()).or_default();
+        if let Some(caps) = sample.caps_owned()
+            && stream.caps.as_ref() != Some(&caps)
+        {
+            let parsed = codec_data(&caps)
+                .ok_or_else(|| {
+                    "the AAC caps carry no codec_data (an AudioSpecificConfig)".to_owned()
+                })
+                .and_then(|bytes| AudioSpecificConfig::parse(&bytes).map_err(|e| e.to_string()));
+            let error = match parsed {
+                Ok(config) if publisher_running && stream.config.as_ref() != Some(&config) => {
+                    Some(format!(
+                        "the AAC configuration of {name} changed mid-stream (now {caps}): the \
+                         init segment would change under published segments; start a new \
+                         stream in a new directory"
+                    ))
+                }
+                Ok(config) => {
+                    stream.config = Some(config);
+                    stream.caps = Some(caps);
+                    None
+                }
+                Err(text) => Some(format!("audio pad {name}: {text}")),
+            };
+            if let Some(text) = error {
+                drop(state);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Cannot package the audio of {}", name),
+                    ["{}", text]
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            }
+        }
+        let Some(running_time) = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .zip(buffer.pts())
+            .and_then(|(segment, pts)| segment.to_running_time(pts))
+        else {
+            gst::debug!(CAT, imp = self, "{name}: a frame without a timestamp is dropped");
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let data = buffer
+            .into_mapped_buffer_readable()
+            .map_err(|_| gst::FlowError::Error)?;
+        if !publisher_running {
+            if stream.queue.len() >= MAX_QUEUED_AUDIO_FRAMES {
+                stream.queue.pop_front();
+            }
+            stream.queue.push_back((running_time, data));
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let Some(track) = stream.track else {
+            let first = !std::mem::replace(&mut stream.warned_unpackaged, true);
+            drop(state);
+            if first {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("The audio of {} is not packaged; it is dropped", name),
+                    [
+                        "its caps arrived after the packager started; the manifests list their tracks from the start"
+                    ]
+                );
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let last_times = state.last_times;
+        let Some(offset) = utc_offset(last_times) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let Some(publisher) = state.publisher.as_mut() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let result = publisher.push_audio(
+            track,
+            AudioFrame {
+                utc_ns: audio_instant(running_time, offset),
+                data,
+            },
+        );
+        drop(state);
+        self.handle_result(result, last_times)
+    }
+
+    fn on_audio_eos(&self, name: &str) {
+        let mut state = lock(&self.state);
+        let stream = state.audio.entry(name.to_owned()).or_default();
+        stream.eos = true;
+        let track = stream.track;
+        if self.all_inputs_ended(&state) {
+            drop(state);
+            self.on_all_eos();
+            return;
+        }
+        let result = match (track, state.publisher.as_mut()) {
+            (Some(track), Some(publisher)) => publisher.end_audio(track),
+            _ => Ok(Vec::new()),
+        };
+        drop(state);
+        let _ = self.handle_result(result, None);
+    }
+
+    fn all_inputs_ended(&self, state: &State) -> bool {
+        state.video_eos
+            && lock(&self.audio_branches).iter().all(|branch| {
+                state
+                    .audio
+                    .get(branch.pad.name().as_str())
+                    .is_some_and(|stream| stream.eos)
+            })
+    }
+
     fn on_eos(&self) {
+        let mut state = lock(&self.state);
+        state.video_eos = true;
+        if self.all_inputs_ended(&state) {
+            drop(state);
+            self.on_all_eos();
+        }
+    }
+
+    fn on_all_eos(&self) {
         let mut state = lock(&self.state);
         let result = match state.publisher.as_mut() {
             Some(publisher) => publisher.finish(),
@@ -524,6 +883,7 @@ impl HlsDashSink {
                 }
                 Event::Segment(segment) => {
                     let structure = gst::Structure::builder("hlsdashsink-segment")
+                        .field("representation", &segment.representation)
                         .field("location", &segment.name)
                         .field("k", segment.k)
                         .field("frames", segment.frames)
@@ -567,6 +927,31 @@ impl HlsDashSink {
                 }
                 Event::Deleted { k, name } => {
                     gst::debug!(CAT, imp = self, "deleted segment {k} ({name})");
+                }
+                Event::AudioMissing { id, k } => {
+                    // Once per track: a dead branch would warn every segment.
+                    let first = lock(&self.state).audio_missing_warned.insert(id.clone());
+                    if first {
+                        gst::element_imp_warning!(
+                            self,
+                            gst::StreamError::Format,
+                            ("The audio of {} is missing from segment {}", id, k),
+                            [
+                                "its playlist lists EXT-X-GAP for it: the audio did not cover the segment from its start, or stayed more than {} segments behind the video",
+                                crate::packaging::publisher::AUDIO_WAIT_SEGMENTS
+                            ]
+                        );
+                    } else {
+                        gst::debug!(CAT, imp = self, "{id}: no audio for segment {k}");
+                    }
+                }
+                Event::AudioBackward { id, utc_ns } => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("The audio of {} went backwards; the frame is dropped", id),
+                        ["frame at {}", format_rfc3339_nanos(utc_ns)]
+                    );
                 }
             }
         }
@@ -637,6 +1022,7 @@ impl ObjectSubclass for HlsDashSink {
             capsfilter,
             appsink,
             parser: Mutex::new(None),
+            audio_branches: Mutex::new(Vec::new()),
         }
     }
 }
@@ -727,6 +1113,13 @@ impl ObjectImpl for HlsDashSink {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("audio-bandwidth")
+                    .nick("Audio bandwidth")
+                    .blurb("Peak bit rate in bit/s of each audio pad's AAC (the encoder's bitrate), for the DASH @bandwidth, the esds and the HLS BANDWIDTH (video + the largest audio); the same on every redundant packager")
+                    .minimum(1)
+                    .default_value(DEFAULT_AUDIO_BANDWIDTH)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -771,6 +1164,9 @@ impl ObjectImpl for HlsDashSink {
                 settings.segment_timeline = value.get().expect("type checked upstream")
             }
             "bandwidth" => settings.bandwidth = value.get().expect("type checked upstream"),
+            "audio-bandwidth" => {
+                settings.audio_bandwidth = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -792,6 +1188,7 @@ impl ObjectImpl for HlsDashSink {
             "storage-manifest" => settings.storage_manifest.to_value(),
             "segment-timeline" => settings.segment_timeline.to_value(),
             "bandwidth" => settings.bandwidth.to_value(),
+            "audio-bandwidth" => settings.audio_bandwidth.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -879,9 +1276,61 @@ impl ElementImpl for HlsDashSink {
                     &caps,
                 )
                 .expect("valid template"),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &gst::Caps::builder("audio/mpeg")
+                        .field("mpegversion", 4i32)
+                        .build(),
+                )
+                .expect("valid template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        if templ.name_template() != "audio_%u" {
+            return None;
+        }
+        match self.make_audio_branch(templ, name) {
+            Ok(pad) => Some(pad.upcast()),
+            Err(text) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Pad,
+                    ("Cannot add an audio pad"),
+                    ["{}", text]
+                );
+                None
+            }
+        }
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let branch = {
+            let mut branches = lock(&self.audio_branches);
+            let Some(index) = branches.iter().position(|b| b.pad.upcast_ref::<gst::Pad>() == pad)
+            else {
+                return;
+            };
+            branches.remove(index)
+        };
+        // Its audio ends here: the manifests stop waiting for it.
+        self.on_audio_eos(branch.pad.name().as_str());
+        let obj = self.obj();
+        let _ = branch.pad.set_active(false);
+        let _ = obj.remove_pad(&branch.pad);
+        for element in &branch.elements {
+            let _ = element.set_state(gst::State::Null);
+            let _ = obj.remove(element);
+        }
     }
 
     fn change_state(

@@ -680,6 +680,22 @@ pub struct Variant {
     pub codecs: String,
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<FrameRate>,
+    /// GROUP-ID of the audio renditions that play with this variant (AUDIO attribute).
+    pub audio_group: Option<String>,
+}
+
+/// An audio rendition (EXT-X-MEDIA TYPE=AUDIO, RFC 8216 §4.3.4.1) with its own media playlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioRendition {
+    pub group_id: String,
+    /// NAME, unique within the group.
+    pub name: String,
+    /// The rendition's media playlist, relative to the multivariant playlist.
+    pub uri: String,
+    /// CHANNELS: the number of channels, when known.
+    pub channels: Option<u32>,
+    /// DEFAULT=YES (at most one per group); every rendition is AUTOSELECT=YES.
+    pub default: bool,
 }
 
 /// A multivariant ("master") playlist.
@@ -688,6 +704,7 @@ pub struct MultivariantPlaylist {
     version: u8,
     independent_segments: bool,
     variants: Vec<Variant>,
+    audio: Vec<AudioRendition>,
 }
 
 impl MultivariantPlaylist {
@@ -726,7 +743,58 @@ impl MultivariantPlaylist {
             version,
             independent_segments,
             variants,
+            audio: Vec::new(),
         })
+    }
+
+    /// Adds audio renditions. Every group a variant names must have a rendition, names must be
+    /// unique in a group, at most one may be the default, and attribute values must be quotable.
+    pub fn with_audio(
+        mut self,
+        audio: Vec<AudioRendition>,
+    ) -> Result<MultivariantPlaylist, HlsError> {
+        let quotable = |text: &str| {
+            !text.is_empty() && !text.chars().any(|c| c == '"' || c.is_control())
+        };
+        for (index, rendition) in audio.iter().enumerate() {
+            check_relative_name(&rendition.uri)?;
+            if !quotable(&rendition.group_id) || !quotable(&rendition.name) {
+                return Err(HlsError::Config(format!(
+                    "audio rendition '{}' of group '{}': GROUP-ID and NAME must be non-empty                      and contain no quote or control character",
+                    rendition.name.escape_debug(),
+                    rendition.group_id.escape_debug()
+                )));
+            }
+            let same_group = audio[..index]
+                .iter()
+                .filter(|other| other.group_id == rendition.group_id);
+            for other in same_group {
+                if other.name == rendition.name {
+                    return Err(HlsError::Config(format!(
+                        "two audio renditions of group '{}' are named '{}'",
+                        rendition.group_id, rendition.name
+                    )));
+                }
+                if other.default && rendition.default {
+                    return Err(HlsError::Config(format!(
+                        "group '{}' has more than one DEFAULT=YES rendition",
+                        rendition.group_id
+                    )));
+                }
+            }
+        }
+        for variant in &self.variants {
+            if let Some(group) = &variant.audio_group
+                && !audio.iter().any(|r| &r.group_id == group)
+            {
+                return Err(HlsError::Config(format!(
+                    "variant '{}' names audio group '{group}', which has no rendition",
+                    variant.uri
+                )));
+            }
+        }
+        self.audio = audio;
+        Ok(self)
     }
 
     pub fn variants(&self) -> &[Variant] {
@@ -739,6 +807,20 @@ impl MultivariantPlaylist {
         out.push_str(&format!("#EXT-X-VERSION:{}\n", self.version));
         if self.independent_segments {
             out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        }
+        for rendition in &self.audio {
+            let mut attributes = vec![
+                "TYPE=AUDIO".to_owned(),
+                format!("GROUP-ID=\"{}\"", rendition.group_id),
+                format!("NAME=\"{}\"", rendition.name),
+                format!("DEFAULT={}", if rendition.default { "YES" } else { "NO" }),
+                "AUTOSELECT=YES".to_owned(),
+            ];
+            if let Some(channels) = rendition.channels {
+                attributes.push(format!("CHANNELS=\"{channels}\""));
+            }
+            attributes.push(format!("URI=\"{}\"", rendition.uri));
+            out.push_str(&format!("#EXT-X-MEDIA:{}\n", attributes.join(",")));
         }
         for variant in &self.variants {
             let mut attributes = vec![format!("BANDWIDTH={}", variant.bandwidth)];
@@ -755,6 +837,9 @@ impl MultivariantPlaylist {
                 if let Some(fps) = fps {
                     attributes.push(format!("FRAME-RATE={}", fps.to_fixed(3)));
                 }
+            }
+            if let Some(group) = &variant.audio_group {
+                attributes.push(format!("AUDIO=\"{group}\""));
             }
             out.push_str(&format!(
                 "#EXT-X-STREAM-INF:{}\n{}\n",
@@ -1060,6 +1145,7 @@ seg-00013.ts
                     codecs: "avc1.64001f,mp4a.40.2".into(),
                     resolution: Some((1280, 720)),
                     frame_rate: Some(rate),
+                    audio_group: None,
                 },
                 Variant {
                     uri: "v1.m3u8".into(),
@@ -1068,6 +1154,7 @@ seg-00013.ts
                     codecs: "avc1.4d401e".into(),
                     resolution: None,
                     frame_rate: None,
+                    audio_group: None,
                 },
             ],
         )
@@ -1099,6 +1186,7 @@ seg-00013.ts
             codecs: "avc1.64001f".into(),
             resolution: None,
             frame_rate: None,
+            audio_group: None,
         };
         assert!(bad(Variant {
             uri: "../v.m3u8".into(),
@@ -1114,5 +1202,63 @@ seg-00013.ts
         }));
         assert!(MultivariantPlaylist::new(6, true, vec![]).is_err());
         assert!(MultivariantPlaylist::new(6, true, vec![good]).is_ok());
+    }
+
+    #[test]
+    fn multivariant_playlist_with_audio_renditions() {
+        let variant = Variant {
+            uri: "video.m3u8".into(),
+            bandwidth: 2_128_000,
+            average_bandwidth: None,
+            codecs: "avc1.64001f,mp4a.40.2".into(),
+            resolution: Some((1280, 720)),
+            frame_rate: None,
+            audio_group: Some("audio".into()),
+        };
+        let rendition = |name: &str, default: bool| AudioRendition {
+            group_id: "audio".into(),
+            name: name.into(),
+            uri: format!("{name}.m3u8"),
+            channels: Some(2),
+            default,
+        };
+        let text = MultivariantPlaylist::new(6, true, vec![variant.clone()])
+            .unwrap()
+            .with_audio(vec![rendition("audio_0", true), rendition("audio_1", false)])
+            .unwrap()
+            .render();
+        let parsed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(Playlist::MasterPlaylist(p)) => p,
+            other => panic!("{other:?}\n{text}"),
+        };
+        assert_eq!(parsed.variants[0].audio.as_deref(), Some("audio"));
+        assert_eq!(parsed.alternatives.len(), 2);
+        let first = &parsed.alternatives[0];
+        assert_eq!(first.media_type, m3u8_rs::AlternativeMediaType::Audio);
+        assert_eq!(first.group_id, "audio");
+        assert_eq!(first.name, "audio_0");
+        assert_eq!(first.uri.as_deref(), Some("audio_0.m3u8"));
+        assert_eq!(first.channels.as_deref(), Some("2"));
+        assert!(first.default && first.autoselect);
+        assert!(!parsed.alternatives[1].default);
+
+        let playlist = || MultivariantPlaylist::new(6, true, vec![variant.clone()]).unwrap();
+        assert!(playlist().with_audio(vec![]).is_err(), "group without rendition");
+        assert!(
+            playlist()
+                .with_audio(vec![rendition("a", true), rendition("a", false)])
+                .is_err()
+        );
+        assert!(
+            playlist()
+                .with_audio(vec![rendition("a", true), rendition("b", true)])
+                .is_err()
+        );
+        let mut escaping = rendition("a", true);
+        escaping.uri = "../a.m3u8".into();
+        assert!(playlist().with_audio(vec![escaping]).is_err());
+        let mut quoted = rendition("a\"", true);
+        quoted.uri = "a.m3u8".into();
+        assert!(playlist().with_audio(vec![quoted]).is_err());
     }
 }

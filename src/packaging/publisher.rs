@@ -24,19 +24,20 @@
 //! negative ones) and decode times are continuous across segments. `tfdt`, `S@t` and
 //! `$Number$` are thus functions of the timecode and of the encoder's frame order.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::dash::{DashConfig, MpdKind, UtcTiming, VideoRepresentation};
-use super::fmp4::{self, Sample, VideoTrack};
+use super::dash::{AudioRepresentation, DashConfig, MpdKind, UtcTiming, VideoRepresentation};
+use super::fmp4::{self, AudioTrack, Sample, VideoTrack};
 use super::grid::Grid;
 use super::hls::{
-    HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, Variant, facts_from_playlist,
+    AudioRendition, HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, ResumePoint,
+    Variant, facts_from_playlist,
 };
 use super::output::{NameTemplate, OutputError, write_atomically};
 use super::storage::{StorageIndex, StoredSegment, sha256_hex};
-use super::{SegmentFact, segment_name, ts};
+use super::{ExactSeconds, SegmentFact, segment_name, ts};
 
 /// The representation id of the video track (`$RepresentationID$`).
 pub const VIDEO_REPRESENTATION: &str = "video";
@@ -68,8 +69,14 @@ pub const MEDIA_PLAYLIST: &str = "video.m3u8";
 pub const MULTIVARIANT_PLAYLIST: &str = "index.m3u8";
 /// The DASH MPD.
 pub const MPD: &str = "manifest.mpd";
-/// The storage index (JSON).
+/// The storage index (JSON) of the video track; audio track `id` has `storage_<id>.json`.
 pub const STORAGE_INDEX: &str = "storage.json";
+/// GROUP-ID of the audio renditions in the multivariant playlist.
+pub const AUDIO_GROUP: &str = "audio";
+/// How many segments the video may run ahead of an audio track before the manifests list the
+/// audio of the older segment as missing instead of waiting for it (a stalled or dead audio
+/// branch must not stop publication).
+pub const AUDIO_WAIT_SEGMENTS: i64 = 2;
 
 /// Why publishing failed.
 #[derive(Debug)]
@@ -118,6 +125,25 @@ pub struct PublisherConfig {
     /// Peak bit rate for BANDWIDTH / @bandwidth; must be the same on every packager.
     pub bandwidth: u32,
     pub format: SegmentFormat,
+    /// AAC tracks (CMAF only): each an HLS audio rendition and a DASH audio representation.
+    pub audio: Vec<AudioInput>,
+}
+
+/// One AAC track to package beside the video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioInput {
+    /// Representation id: file names `<id>_init.mp4`, `<id>_<k>.m4s`, playlist `<id>.m3u8`.
+    pub id: String,
+    pub track: AudioTrack,
+}
+
+/// One AAC frame (raw, no ADTS header), in stream order.
+#[derive(Debug, Clone)]
+pub struct AudioFrame<D> {
+    /// The UTC instant of the frame's first sample (ns since the Unix epoch), from the video's
+    /// relation between running time and the timecode.
+    pub utc_ns: i64,
+    pub data: D,
 }
 
 /// One access unit in decode order.
@@ -139,6 +165,8 @@ pub struct Frame<D> {
 /// A written segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedSegment {
+    /// The track: [`VIDEO_REPRESENTATION`] or an audio input's id.
+    pub representation: String,
     pub name: String,
     pub k: i64,
     pub frames: u32,
@@ -166,6 +194,11 @@ pub enum Event {
     Manifests { k: i64, names: Vec<String> },
     /// An old segment file was deleted (`max_files`).
     Deleted { k: i64, name: String },
+    /// The manifests list segment k without this audio track's segment (EXT-X-GAP in its
+    /// playlist): the audio did not cover k in time, or not from its first frame.
+    AudioMissing { id: String, k: i64 },
+    /// An audio frame overlapping the previous one by more than half a frame was dropped.
+    AudioBackward { id: String, utc_ns: i64 },
 }
 
 struct OpenSegment<D> {
@@ -179,6 +212,340 @@ struct OpenSegment<D> {
     last: (i64, i64, Option<String>),
 }
 
+/// The segment files one track has on disk: what `max_files` deletes, and its storage index.
+struct TrackFiles {
+    written: VecDeque<(i64, String)>,
+    storage: Option<StorageIndex>,
+    storage_name: String,
+}
+
+impl TrackFiles {
+    fn new(representation: &str, grid: Grid, storage_index: bool) -> TrackFiles {
+        TrackFiles {
+            written: VecDeque::new(),
+            storage: storage_index.then(|| StorageIndex::new(representation, grid)),
+            storage_name: if representation == VIDEO_REPRESENTATION {
+                STORAGE_INDEX.to_owned()
+            } else {
+                format!("storage_{representation}.json")
+            },
+        }
+    }
+
+    fn record(&mut self, k: i64, name: String, stored: impl FnOnce() -> StoredSegment) {
+        if let Some(storage) = &mut self.storage {
+            storage.insert(stored());
+        }
+        self.written.push_back((k, name));
+    }
+
+    /// Deletes the oldest files beyond `max` (0: keep all) and rewrites the storage index.
+    fn delete_old(
+        &mut self,
+        dir: &Path,
+        max: usize,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PublishError> {
+        if max == 0 {
+            return Ok(());
+        }
+        let mut storage_changed = false;
+        while self.written.len() > max {
+            let Some((k, name)) = self.written.pop_front() else {
+                break;
+            };
+            let path = dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Someone else removed it already: nothing left to do.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(PublishError::Output(OutputError::Io {
+                        action: "delete the old segment",
+                        path,
+                        source,
+                    }));
+                }
+            }
+            if let Some(storage) = &mut self.storage {
+                storage.remove(k);
+                storage_changed = true;
+            }
+            events.push(Event::Deleted { k, name });
+        }
+        if storage_changed && let Some(storage) = &self.storage {
+            write_atomically(dir, &self.storage_name, storage.render().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// An audio segment being filled: AAC frames from `first_sample` on, one frame length apart.
+struct OpenAudio<D> {
+    k: i64,
+    first_sample: i64,
+    frames: Vec<D>,
+}
+
+/// One AAC track: cut on the same epoch grid as the video, in samples of its own rate.
+///
+/// Segment k holds the frames whose first sample lies in `[B(k), B(k+1))`, `B(k)` the grid's
+/// boundary in samples (whole: checked at start). A frame's position is its UTC instant in
+/// samples, rounded, for the first frame after a start or a jump, and the previous position
+/// plus one frame length otherwise, so decode times are continuous whatever the jitter of the
+/// timestamps (up to half a frame). The segment is complete, and written, with the frame that
+/// reaches `B(k+1)`.
+struct AudioOutput<D> {
+    id: String,
+    track: AudioTrack,
+    codec_string: String,
+    hls: Option<HlsWindow>,
+    files: TrackFiles,
+    template: NameTemplate,
+    grid: Grid,
+    segment_samples: i64,
+    phase_samples: i64,
+    next_sample: Option<i64>,
+    open: Option<OpenAudio<D>>,
+    skipping: Option<i64>,
+    /// Every k up to this one is finished for this track (written, skipped or passed).
+    done_through: Option<i64>,
+    last_published_k: Option<i64>,
+    /// Written segments not yet listed (listing follows the video's facts).
+    published: BTreeSet<i64>,
+    ended: bool,
+    init_written: bool,
+}
+
+impl<D: AsRef<[u8]>> AudioOutput<D> {
+    fn new(
+        input: AudioInput,
+        config: &PublisherConfig,
+        previous: Option<(ResumePoint, Vec<SegmentFact>)>,
+    ) -> Result<AudioOutput<D>, PublishError> {
+        let grid = config.grid;
+        let rate = input.track.config.sampling_rate;
+        let whole = |frames: i64, what: &str| {
+            grid.ticks_of_frames(frames, rate)
+                .and_then(|t| i64::try_from(t).ok())
+                .ok_or_else(|| {
+                    PublishError::Config(format!(
+                        "audio '{}': {what} of {} frames at {} fps is not a whole number of \
+                         samples at {rate} Hz, so audio segments cannot start where the \
+                         video's do; use 48000 Hz audio (whole for 23.976 to 60 fps) or another \
+                         segment-duration",
+                        input.id,
+                        frames,
+                        grid.rate()
+                    ))
+                })
+        };
+        let segment_samples = whole(i64::from(grid.frames_per_segment()), "a segment")?;
+        let phase_samples = whole(grid.first_frame_of_segment(0), "the grid phase")?;
+        let hls = if config.hls {
+            let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, &input.id)?;
+            hls_config.timescale = rate;
+            Some(window(
+                hls_config,
+                previous.as_ref(),
+                &config.dir.join(format!("{}.m3u8", input.id)),
+            )?)
+        } else {
+            None
+        };
+        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
+        let mut files = TrackFiles::new(&input.id, grid, config.storage_index);
+        let mut last_published_k = None;
+        if let Some((point, facts)) = &previous {
+            last_published_k = Some(point.last_k);
+            for fact in facts {
+                files.written.push_back((
+                    fact.k,
+                    segment_name(&template, &input.id, &grid, rate, fact.k)?,
+                ));
+            }
+        }
+        Ok(AudioOutput {
+            codec_string: input.track.config.codec_string(),
+            id: input.id,
+            track: input.track,
+            hls,
+            files,
+            template,
+            grid,
+            segment_samples,
+            phase_samples,
+            next_sample: None,
+            open: None,
+            skipping: None,
+            done_through: None,
+            last_published_k,
+            published: BTreeSet::new(),
+            ended: false,
+            init_written: false,
+        })
+    }
+
+    fn playlist_name(&self) -> String {
+        format!("{}.m3u8", self.id)
+    }
+
+    fn boundary(&self, k: i64) -> i64 {
+        k.saturating_mul(self.segment_samples)
+            .saturating_add(self.phase_samples)
+    }
+
+    fn segment_of_sample(&self, sample: i64) -> i64 {
+        (sample.saturating_sub(self.phase_samples)).div_euclid(self.segment_samples)
+    }
+
+    fn utc_of_sample(&self, sample: i64) -> i64 {
+        let rate = i128::from(self.track.config.sampling_rate);
+        i64::try_from(i128::from(sample) * 1_000_000_000 / rate).unwrap_or(i64::MAX)
+    }
+
+    fn push(
+        &mut self,
+        frame: AudioFrame<D>,
+        dir: &Path,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PublishError> {
+        if !self.init_written {
+            let init = fmp4::audio_init_segment(&self.track)
+                .map_err(|e| PublishError::Input(e.to_string()))?;
+            write_atomically(dir, &format!("{}_init.mp4", self.id), &init)?;
+            self.init_written = true;
+        }
+        let rate = i128::from(self.track.config.sampling_rate);
+        let length = i64::from(self.track.config.frame_length);
+        // The instant in samples, rounded to the nearest one.
+        let raw = i64::try_from((i128::from(frame.utc_ns) * rate + 500_000_000) / 1_000_000_000)
+            .unwrap_or(i64::MAX);
+        let sample = match self.next_sample {
+            Some(expected) if (raw - expected).abs() <= length / 2 => expected,
+            Some(expected) if raw < expected => {
+                events.push(Event::AudioBackward {
+                    id: self.id.clone(),
+                    utc_ns: frame.utc_ns,
+                });
+                return Ok(());
+            }
+            Some(_) => {
+                // A jump forward: what is open ends here (short), the timeline restarts.
+                self.close(dir, events)?;
+                raw
+            }
+            None => raw,
+        };
+        self.next_sample = Some(sample.saturating_add(length));
+        let k = self.segment_of_sample(sample);
+        if self.open.as_ref().is_some_and(|open| open.k != k) {
+            self.close(dir, events)?;
+        }
+        if self.skipping.is_some_and(|skipped| skipped != k) {
+            self.skipping = None;
+        }
+        let finished = self.segment_of_sample(sample.saturating_add(length)) - 1;
+        self.done_through = Some(self.done_through.map_or(finished, |d| d.max(finished)));
+        if self.last_published_k.is_some_and(|last| k <= last) {
+            // Published before a restart.
+            return Ok(());
+        }
+        if self.open.is_none() && self.skipping.is_none() {
+            if sample - self.boundary(k) < length {
+                self.open = Some(OpenAudio {
+                    k,
+                    first_sample: sample,
+                    frames: Vec::new(),
+                });
+            } else {
+                // Joined inside segment k: it would start late; skip it.
+                self.skipping = Some(k);
+            }
+        }
+        if let Some(open) = &mut self.open {
+            open.frames.push(frame.data);
+            if sample.saturating_add(length) >= self.boundary(k.saturating_add(1)) {
+                self.close(dir, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, dir: &Path, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        if open.frames.is_empty() {
+            return Ok(());
+        }
+        let length = self.track.config.frame_length;
+        let samples: Vec<Sample<'_>> = open
+            .frames
+            .iter()
+            .map(|data| Sample {
+                data: data.as_ref(),
+                duration: length,
+                keyframe: true,
+                composition_offset: 0,
+            })
+            .collect();
+        let base = u64::try_from(open.first_sample).map_err(|_| {
+            PublishError::Input(format!("audio segment {} lies before 1970", open.k))
+        })?;
+        // mfhd sequence numbers are 32 bits: k modulo 2^32, as for the video.
+        let bytes = fmp4::media_segment(open.k as u32, base, &samples)
+            .map_err(|e| PublishError::Input(e.to_string()))?;
+        let name = segment_name(
+            &self.template,
+            &self.id,
+            &self.grid,
+            self.track.config.sampling_rate,
+            open.k,
+        )?;
+        write_atomically(dir, &name, &bytes)?;
+        let count = open.frames.len() as i64;
+        let last_sample = open.first_sample + (count - 1) * i64::from(length);
+        let first_utc = self.utc_of_sample(open.first_sample);
+        let last_utc = self.utc_of_sample(last_sample);
+        let total = u64::try_from(count).unwrap_or(0) * u64::from(length);
+        let duration = ExactSeconds::new(
+            u128::from(total),
+            u128::from(self.track.config.sampling_rate),
+        )
+        .unwrap_or(ExactSeconds::from_nanos(0));
+        let frames = u32::try_from(count).unwrap_or(u32::MAX);
+        let size_bytes = bytes.len() as u64;
+        self.files.record(open.k, name.clone(), || StoredSegment {
+            name: name.clone(),
+            k: open.k,
+            first_timecode: String::new(),
+            last_timecode: String::new(),
+            first_frame_utc_ns: first_utc,
+            last_frame_utc_ns: last_utc,
+            frames,
+            duration: Some(duration),
+            size_bytes,
+            sha256: sha256_hex(&bytes),
+        });
+        events.push(Event::Segment(PublishedSegment {
+            representation: self.id.clone(),
+            name,
+            k: open.k,
+            frames,
+            first_frame_utc_ns: first_utc,
+            last_frame_utc_ns: last_utc,
+            first_timecode: None,
+            last_timecode: None,
+            duration_ns: duration.floor_nanos(),
+            size_bytes,
+        }));
+        self.published.insert(open.k);
+        self.last_published_k = Some(open.k);
+        Ok(())
+    }
+}
+
 /// Cuts, writes and lists; see the module documentation.
 pub struct Publisher<D> {
     config: PublisherConfig,
@@ -188,8 +555,10 @@ pub struct Publisher<D> {
     dash: Option<DashConfig>,
     /// Facts the MPD can list (the window for live, all for event/vod).
     dash_facts: VecDeque<SegmentFact>,
-    storage: Option<StorageIndex>,
-    written: VecDeque<(i64, String)>,
+    video_files: TrackFiles,
+    audio: Vec<AudioOutput<D>>,
+    /// Video segments written but not yet listed: the manifests wait for the audio of k.
+    pending: VecDeque<SegmentFact>,
     open: Option<OpenSegment<D>>,
     /// The segment being skipped (joined mid-segment, or not starting on a keyframe).
     skipping: Option<i64>,
@@ -262,32 +631,26 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 }
             }
         }
+        if !config.audio.is_empty() && config.format != SegmentFormat::Cmaf {
+            return Err(PublishError::Config(
+                "audio pads need segment-format=cmaf (the MPEG-TS writer carries video only)"
+                    .into(),
+            ));
+        }
         // A restarted packager continues after what it published before, listing those
         // segments again (still on disk) so its manifests match its peer's at once.
-        let previous = if config.playlist_type == PlaylistType::Vod {
-            None
-        } else {
-            std::fs::read_to_string(config.dir.join(MEDIA_PLAYLIST))
-                .ok()
-                .and_then(|text| facts_from_playlist(&text, &grid))
-        };
+        let previous = read_previous(&config, MEDIA_PLAYLIST);
         let hls = if config.hls {
             let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
             if config.format == SegmentFormat::Ts {
                 hls_config.segment_template = NameTemplate::new(TS_SEGMENT_TEMPLATE)?;
                 hls_config.init_template = None;
             }
-            let window = match &previous {
-                Some((point, facts)) => HlsWindow::restore(hls_config, *point, facts).map_err(|e| {
-                    PublishError::Config(format!(
-                        "the playlist already in '{}' (a previous run) cannot be continued: {e}; \
-                         use an empty directory for a different stream",
-                        config.dir.join(MEDIA_PLAYLIST).display()
-                    ))
-                }),
-                None => HlsWindow::new(hls_config).map_err(|e| PublishError::Config(e.to_string())),
-            }?;
-            Some(window)
+            Some(window(
+                hls_config,
+                previous.as_ref(),
+                &config.dir.join(MEDIA_PLAYLIST),
+            )?)
         } else {
             None
         };
@@ -309,23 +672,41 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 _ => u32::MAX,
             };
             dash.segment_timeline = config.segment_timeline;
+            dash.audio = config
+                .audio
+                .iter()
+                .map(|input| {
+                    let asc = &input.track.config;
+                    AudioRepresentation {
+                        id: input.id.clone(),
+                        codecs: asc.codec_string(),
+                        bandwidth: input.track.bandwidth,
+                        sampling_rate: asc.sampling_rate,
+                        channels: (1..=7)
+                            .contains(&asc.channel_configuration)
+                            .then_some(asc.channel_configuration),
+                    }
+                })
+                .collect();
             dash.validate()
                 .map_err(|e| PublishError::Config(e.to_string()))?;
             Some(dash)
         } else {
             None
         };
-        let storage = config
-            .storage_index
-            .then(|| StorageIndex::new(VIDEO_REPRESENTATION, grid));
+        let mut video_files = TrackFiles::new(VIDEO_REPRESENTATION, grid, config.storage_index);
+        let mut audio = Vec::with_capacity(config.audio.len());
+        for input in &config.audio {
+            let previous = read_previous(&config, &format!("{}.m3u8", input.id));
+            audio.push(AudioOutput::new(input.clone(), &config, previous)?);
+        }
         let (last_published_k, restored) = match previous {
             Some((point, facts)) => (Some(point.last_k), facts),
             None => (None, Vec::new()),
         };
         let template = NameTemplate::new(config.format.template())?;
-        let mut written = VecDeque::new();
         for fact in &restored {
-            written.push_back((
+            video_files.written.push_back((
                 fact.k,
                 segment_name(
                     &template,
@@ -349,8 +730,9 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             hls,
             dash,
             dash_facts,
-            storage,
-            written,
+            video_files,
+            audio,
+            pending: VecDeque::new(),
             open: None,
             skipping: None,
             last_index: None,
@@ -492,15 +874,57 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         Ok(events)
     }
 
-    /// At the end of the stream: the open segment (short), then final manifests (EXT-X-ENDLIST,
-    /// a static MPD).
+    /// Handles one AAC frame of audio input `track` (the index in [`PublisherConfig::audio`]).
+    pub fn push_audio(
+        &mut self,
+        track: usize,
+        frame: AudioFrame<D>,
+    ) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        let dir = self.config.dir.clone();
+        let audio = self.audio.get_mut(track).ok_or_else(|| {
+            PublishError::Config(format!("there is no audio track {track}"))
+        })?;
+        audio.push(frame, &dir, &mut events)?;
+        self.flush(&mut events)?;
+        self.delete_old(&mut events)?;
+        Ok(events)
+    }
+
+    /// Audio input `track` ended (EOS or its pad went away): its open segment is written
+    /// (short) and the manifests no longer wait for it.
+    pub fn end_audio(&mut self, track: usize) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        let dir = self.config.dir.clone();
+        if let Some(audio) = self.audio.get_mut(track) {
+            audio.close(&dir, &mut events)?;
+            audio.ended = true;
+        }
+        self.flush(&mut events)?;
+        self.delete_old(&mut events)?;
+        Ok(events)
+    }
+
+    /// At the end of the stream: the open segments (short), then final manifests
+    /// (EXT-X-ENDLIST, a static MPD).
     pub fn finish(&mut self) -> Result<Vec<Event>, PublishError> {
         let mut events = Vec::new();
         if self.open.is_some() {
             self.close(&mut events)?;
         }
+        let dir = self.config.dir.clone();
+        for audio in &mut self.audio {
+            audio.close(&dir, &mut events)?;
+            audio.ended = true;
+        }
+        self.flush(&mut events)?;
         if let Some(hls) = &mut self.hls {
             hls.end();
+        }
+        for audio in &mut self.audio {
+            if let Some(hls) = &mut audio.hls {
+                hls.end();
+            }
         }
         if let Some(k) = self.last_published_k
             && (!self.dash_facts.is_empty()
@@ -595,22 +1019,21 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             frames,
             discontinuity: false,
         };
-        let duration_ns =
-            super::ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
-        if let Some(storage) = &mut self.storage {
-            storage.insert(StoredSegment {
-                name: name.clone(),
-                k: open.k,
-                first_timecode: open.first.2.clone().unwrap_or_default(),
-                last_timecode: open.last.2.clone().unwrap_or_default(),
-                first_frame_utc_ns: open.first.1,
-                last_frame_utc_ns: open.last.1,
-                frames,
-                size_bytes: bytes.len() as u64,
-                sha256: sha256_hex(&bytes),
-            });
-        }
+        let duration_ns = ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
+        self.video_files.record(open.k, name.clone(), || StoredSegment {
+            name: name.clone(),
+            k: open.k,
+            first_timecode: open.first.2.clone().unwrap_or_default(),
+            last_timecode: open.last.2.clone().unwrap_or_default(),
+            first_frame_utc_ns: open.first.1,
+            last_frame_utc_ns: open.last.1,
+            frames,
+            duration: None,
+            size_bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        });
         events.push(Event::Segment(PublishedSegment {
+            representation: VIDEO_REPRESENTATION.to_owned(),
             name: name.clone(),
             k: open.k,
             frames,
@@ -621,23 +1044,68 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             duration_ns,
             size_bytes: bytes.len() as u64,
         }));
-        if let Some(hls) = &mut self.hls {
-            hls.add(fact)
-                .map_err(|e| PublishError::Input(e.to_string()))?;
-        }
-        self.dash_facts.push_back(fact);
-        if let PlaylistType::Live { window } = self.config.playlist_type {
-            while self.dash_facts.len() > window as usize {
-                self.dash_facts.pop_front();
-            }
-        }
         self.last_published_k = Some(open.k);
-        self.written.push_back((open.k, name));
-        if self.config.playlist_type != PlaylistType::Vod {
-            let names = self.write_manifests(open.k, false)?;
-            events.push(Event::Manifests { k: open.k, names });
-        }
+        self.pending.push_back(fact);
+        self.flush(events)?;
         self.delete_old(events)?;
+        Ok(())
+    }
+
+    /// Lists the written video segments whose audio is settled — every audio track finished
+    /// k (written or passed it), ended, or is [`AUDIO_WAIT_SEGMENTS`] behind the video — and
+    /// rewrites the manifests once for the last of them. An audio playlist lists k exactly
+    /// when the video does and the audio segment k was written, with the video's facts (PDT,
+    /// duration), so it is a function of the same facts on every packager.
+    fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+        let grid = self.config.grid;
+        let video_k = self.last_index.map(|(n, _)| grid.segment_of_frame(n));
+        let mut listed = None;
+        while let Some(fact) = self.pending.front().copied() {
+            let waiting = self
+                .audio
+                .iter()
+                .any(|a| !a.ended && a.done_through.is_none_or(|done| done < fact.k));
+            let overdue =
+                video_k.is_some_and(|v| v >= fact.k.saturating_add(AUDIO_WAIT_SEGMENTS));
+            if waiting && !overdue {
+                break;
+            }
+            self.pending.pop_front();
+            for audio in &mut self.audio {
+                // Audio of a k the video does not list is never listed.
+                while audio.published.first().is_some_and(|&k| k < fact.k) {
+                    audio.published.pop_first();
+                }
+                if audio.published.remove(&fact.k) {
+                    if let Some(hls) = &mut audio.hls {
+                        hls.add(fact)
+                            .map_err(|e| PublishError::Input(e.to_string()))?;
+                    }
+                } else {
+                    events.push(Event::AudioMissing {
+                        id: audio.id.clone(),
+                        k: fact.k,
+                    });
+                }
+            }
+            if let Some(hls) = &mut self.hls {
+                hls.add(fact)
+                    .map_err(|e| PublishError::Input(e.to_string()))?;
+            }
+            self.dash_facts.push_back(fact);
+            if let PlaylistType::Live { window } = self.config.playlist_type {
+                while self.dash_facts.len() > window as usize {
+                    self.dash_facts.pop_front();
+                }
+            }
+            listed = Some(fact.k);
+        }
+        if let Some(k) = listed
+            && self.config.playlist_type != PlaylistType::Vod
+        {
+            let names = self.write_manifests(k, false)?;
+            events.push(Event::Manifests { k, names });
+        }
         Ok(())
     }
 
@@ -652,21 +1120,47 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 .map_err(|e| PublishError::Input(e.to_string()))?;
             if !self.multivariant_written {
                 let grid = self.config.grid;
+                let mut codecs = vec![self.codec_string.clone()];
+                for audio in &self.audio {
+                    if !codecs.contains(&audio.codec_string) {
+                        codecs.push(audio.codec_string.clone());
+                    }
+                }
+                let audio_bandwidth = self
+                    .audio
+                    .iter()
+                    .map(|a| u64::from(a.track.bandwidth))
+                    .max()
+                    .unwrap_or(0);
+                let renditions = self
+                    .audio
+                    .iter()
+                    .enumerate()
+                    .map(|(index, audio)| AudioRendition {
+                        group_id: AUDIO_GROUP.to_owned(),
+                        name: audio.id.clone(),
+                        uri: audio.playlist_name(),
+                        channels: audio.track.config.channel_count(),
+                        default: index == 0,
+                    })
+                    .collect();
                 let multivariant = MultivariantPlaylist::new(
                     playlist.version(),
                     true,
                     vec![Variant {
                         uri: MEDIA_PLAYLIST.to_owned(),
-                        bandwidth: u64::from(self.config.bandwidth),
+                        bandwidth: u64::from(self.config.bandwidth) + audio_bandwidth,
                         average_bandwidth: None,
-                        codecs: self.codec_string.clone(),
+                        codecs: codecs.join(","),
                         resolution: Some((
                             u32::from(self.config.track.width),
                             u32::from(self.config.track.height),
                         )),
                         frame_rate: Some(grid.rate()),
+                        audio_group: (!self.audio.is_empty()).then(|| AUDIO_GROUP.to_owned()),
                     }],
                 )
+                .and_then(|playlist| playlist.with_audio(renditions))
                 .map_err(|e| PublishError::Config(e.to_string()))?;
                 write_atomically(
                     &dir,
@@ -678,6 +1172,19 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             }
             write_atomically(&dir, MEDIA_PLAYLIST, playlist.render().as_bytes())?;
             names.push(MEDIA_PLAYLIST.to_owned());
+            for audio in &self.audio {
+                // A track with nothing listed yet has no playlist to write.
+                if let Some(hls) = &audio.hls
+                    && hls.last_k().is_some()
+                {
+                    let playlist = hls
+                        .playlist_at(k)
+                        .map_err(|e| PublishError::Input(e.to_string()))?;
+                    let name = audio.playlist_name();
+                    write_atomically(&dir, &name, playlist.render().as_bytes())?;
+                    names.push(name);
+                }
+            }
         }
         if let Some(dash) = &self.dash
             && !self.dash_facts.is_empty()
@@ -694,46 +1201,55 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             write_atomically(&dir, MPD, mpd.render().as_bytes())?;
             names.push(MPD.to_owned());
         }
-        if let Some(storage) = &self.storage {
-            write_atomically(&dir, STORAGE_INDEX, storage.render().as_bytes())?;
-            names.push(STORAGE_INDEX.to_owned());
+        for files in std::iter::once(&self.video_files).chain(self.audio.iter().map(|a| &a.files))
+        {
+            if let Some(storage) = &files.storage {
+                write_atomically(&dir, &files.storage_name, storage.render().as_bytes())?;
+                names.push(files.storage_name.clone());
+            }
         }
         Ok(names)
     }
 
     fn delete_old(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
-        let max = self.config.max_files as usize;
-        if max == 0 || !matches!(self.config.playlist_type, PlaylistType::Live { .. }) {
+        if !matches!(self.config.playlist_type, PlaylistType::Live { .. }) {
             return Ok(());
         }
-        let mut storage_changed = false;
-        while self.written.len() > max {
-            let Some((k, name)) = self.written.pop_front() else {
-                break;
-            };
-            let path = self.config.dir.join(&name);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                // Someone else removed it already: nothing left to do.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(PublishError::Output(OutputError::Io {
-                        action: "delete the old segment",
-                        path,
-                        source,
-                    }));
-                }
-            }
-            if let Some(storage) = &mut self.storage {
-                storage.remove(k);
-                storage_changed = true;
-            }
-            events.push(Event::Deleted { k, name });
-        }
-        if storage_changed && let Some(storage) = &self.storage {
-            write_atomically(&self.config.dir, STORAGE_INDEX, storage.render().as_bytes())?;
+        let max = self.config.max_files as usize;
+        let dir = &self.config.dir;
+        self.video_files.delete_old(dir, max, events)?;
+        for audio in &mut self.audio {
+            audio.files.delete_old(dir, max, events)?;
         }
         Ok(())
+    }
+}
+
+/// The facts of the playlist `name` a previous run left in the directory (live and event).
+fn read_previous(config: &PublisherConfig, name: &str) -> Option<(ResumePoint, Vec<SegmentFact>)> {
+    if config.playlist_type == PlaylistType::Vod {
+        return None;
+    }
+    std::fs::read_to_string(config.dir.join(name))
+        .ok()
+        .and_then(|text| facts_from_playlist(&text, &config.grid))
+}
+
+/// A rendition's window: new, or continuing the playlist at `path` a previous run published.
+fn window(
+    config: HlsConfig,
+    previous: Option<&(ResumePoint, Vec<SegmentFact>)>,
+    path: &Path,
+) -> Result<HlsWindow, PublishError> {
+    match previous {
+        Some((point, facts)) => HlsWindow::restore(config, *point, facts).map_err(|e| {
+            PublishError::Config(format!(
+                "the playlist already in '{}' (a previous run) cannot be continued: {e}; use an \
+                 empty directory for a different stream",
+                path.display()
+            ))
+        }),
+        None => HlsWindow::new(config).map_err(|e| PublishError::Config(e.to_string())),
     }
 }
 
@@ -790,6 +1306,7 @@ mod tests {
             segment_timeline: true,
             bandwidth: 1_000_000,
             format: SegmentFormat::Cmaf,
+            audio: Vec::new(),
         }
     }
 

@@ -96,8 +96,10 @@ pub struct StoredSegment {
     /// UTC instants of the first and last frame, ns since the Unix epoch.
     pub first_frame_utc_ns: i64,
     pub last_frame_utc_ns: i64,
-    /// Frames in the segment.
+    /// Frames in the segment (AAC frames for audio).
     pub frames: u32,
+    /// The duration, when it is not `frames` video frames (audio: samples / rate).
+    pub duration: Option<ExactSeconds>,
     pub size_bytes: u64,
     /// Lower-case hex SHA-256 of the file's bytes.
     pub sha256: String,
@@ -184,7 +186,9 @@ impl StorageIndex {
         out.push_str("  \"segments\": [");
         for (index, segment) in self.segments.values().enumerate() {
             out.push_str(if index == 0 { "\n" } else { ",\n" });
-            let duration = ExactSeconds::of_frames(u64::from(segment.frames), rate);
+            let duration = segment
+                .duration
+                .unwrap_or_else(|| ExactSeconds::of_frames(u64::from(segment.frames), rate));
             let fields = [
                 ("name", json_string(&segment.name)),
                 ("k", segment.k.to_string()),
@@ -261,6 +265,7 @@ mod tests {
             first_frame_utc_ns: utc,
             last_frame_utc_ns: utc + 59 * 1_001_000_000 / 30,
             frames: 60,
+            duration: None,
             size_bytes: bytes.len() as u64,
             sha256: sha256_hex(bytes),
         }
