@@ -1522,6 +1522,170 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir_twice);
     }
 
+    fn audio_config(dir: &Path) -> PublisherConfig {
+        let mut config = config(dir, PlaylistType::Event);
+        config.audio.push(AudioInput {
+            id: "audio_0".into(),
+            track: AudioTrack {
+                config: crate::packaging::aac::AudioSpecificConfig::parse(&[0x11, 0x90]).unwrap(),
+                bandwidth: 128_000,
+            },
+        });
+        config
+    }
+
+    /// AAC frame j of a stream whose frame 10 starts exactly at T0 (48 kHz, 1024 samples).
+    fn aac(j: i64, jitter_ns: i64) -> AudioFrame<Vec<u8>> {
+        AudioFrame {
+            utc_ns: T0 + (j - 10) * 1024 * 1_000_000_000 / 48_000 + jitter_ns,
+            data: vec![j as u8; 6],
+        }
+    }
+
+    fn tfdt(bytes: &[u8]) -> u64 {
+        let at = bytes.windows(4).position(|w| w == b"tfdt").unwrap();
+        u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap())
+    }
+
+    fn sample_count(bytes: &[u8]) -> u32 {
+        let at = bytes.windows(4).position(|w| w == b"trun").unwrap();
+        u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap())
+    }
+
+    /// Audio is cut on the video's boundaries in samples, continuous across segments despite
+    /// timestamp jitter; the manifests wait for the audio of a segment and list it with the
+    /// video's facts.
+    #[test]
+    fn audio_segments_follow_the_grid_and_gate_the_manifests() {
+        let dir = dir("audio");
+        let mut publisher = Publisher::new(audio_config(&dir)).unwrap();
+        let mut events = Vec::new();
+        // Video first: segment K0 completes, but its audio has not arrived: nothing listed.
+        for i in 0..25 {
+            events.extend(publisher.push(frame(i, i % 25 == 0)).unwrap());
+        }
+        assert_eq!(published(&events), vec![K0]);
+        assert!(!events.iter().any(|e| matches!(e, Event::Manifests { .. })));
+        // Audio from before the boundary; ±3 ms of jitter stays on the 1024-sample grid.
+        let mut manifests_at = None;
+        for j in 0..110 {
+            // The first frame anchors the sample positions; later ones may jitter.
+            let jitter = match j {
+                0 => 0,
+                _ if j % 2 == 0 => 3_000_000,
+                _ => -3_000_000,
+            };
+            let more = publisher.push_audio(0, aac(j, jitter)).unwrap();
+            if more.iter().any(|e| matches!(e, Event::Manifests { k, .. } if *k == K0)) {
+                manifests_at.get_or_insert(j);
+            }
+            events.extend(more);
+        }
+        // Frame 56 is the last one starting before K0 + 1 s (10 + 47 frames of 1024 > 48000).
+        assert_eq!(manifests_at, Some(56));
+        for i in 25..50 {
+            events.extend(publisher.push(frame(i, i % 25 == 0)).unwrap());
+        }
+        let audio_k0 = std::fs::read(dir.join(format!("audio_0_{K0}.m4s"))).unwrap();
+        assert_eq!(tfdt(&audio_k0), K0 as u64 * 48_000);
+        assert_eq!(sample_count(&audio_k0), 47);
+        let audio_k1 = std::fs::read(dir.join(format!("audio_0_{}.m4s", K0 + 1))).unwrap();
+        assert_eq!(tfdt(&audio_k1), K0 as u64 * 48_000 + 47 * 1024, "continuous");
+        assert!(dir.join("audio_0_init.mp4").is_file());
+        let audio_segments: Vec<&PublishedSegment> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Segment(s) if s.representation == "audio_0" => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(audio_segments[0].k, K0);
+        assert_eq!(audio_segments[0].frames, 47);
+        assert_eq!(audio_segments[0].duration_ns, 47 * 1024 * 1_000_000_000 / 48_000);
+
+        let video = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
+        // The audio playlist is the video's with the audio names: same k, PDT and EXTINF.
+        assert_eq!(video.replace("video_", "audio_0_"), audio);
+        assert!(audio.contains(&format!("audio_0_{}.m4s", K0 + 1)), "{audio}");
+        let multivariant = std::fs::read_to_string(dir.join(MULTIVARIANT_PLAYLIST)).unwrap();
+        assert!(
+            multivariant.contains(
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio_0\",DEFAULT=YES,\
+                 AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio_0.m3u8\""
+            ),
+            "{multivariant}"
+        );
+        assert!(multivariant.contains("BANDWIDTH=1128000,CODECS=\"avc1.42c00c,mp4a.40.2\""));
+        assert!(multivariant.contains("AUDIO=\"audio\""));
+        let mpd = std::fs::read_to_string(dir.join(MPD)).unwrap();
+        crate::packaging::dash::tests::assert_schema_valid(&mpd);
+        assert!(mpd.contains("mimeType=\"audio/mp4\""), "{mpd}");
+        assert!(mpd.contains("id=\"audio_0\""), "{mpd}");
+        assert!(mpd.contains(&format!("<S t=\"{}\" d=\"48000\"", K0 * 48_000)), "{mpd}");
+        let storage = std::fs::read_to_string(dir.join("storage_audio_0.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&storage).unwrap();
+        assert_eq!(json["representation"], "audio_0");
+        assert_eq!(json["segments"][0]["duration_ns"], 1_002_666_666u64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Audio that stops is listed as missing once the video is two segments ahead, and the
+    /// end of the stream lists everything.
+    #[test]
+    fn stalled_audio_does_not_stop_publication() {
+        let dir = dir("audio-stall");
+        let mut publisher = Publisher::new(audio_config(&dir)).unwrap();
+        let mut events = Vec::new();
+        for j in 0..60 {
+            events.extend(publisher.push_audio(0, aac(j, 0)).unwrap());
+        }
+        for i in 0..100 {
+            events.extend(publisher.push(frame(i, i % 25 == 0)).unwrap());
+        }
+        let listed: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Manifests { k, .. } => Some(*k),
+                _ => None,
+            })
+            .collect();
+        // K0's audio is there; K0 + 1 is given up when the video reaches K0 + 3, K0 + 2 waits.
+        assert_eq!(listed, vec![K0, K0 + 1], "{events:?}");
+        assert!(events.contains(&Event::AudioMissing {
+            id: "audio_0".into(),
+            k: K0 + 1
+        }));
+        let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
+        assert!(
+            audio.contains(&format!("#EXT-X-GAP\n#EXTINF:1.000000,\naudio_0_{}.m4s", K0 + 1)),
+            "{audio}"
+        );
+        events.extend(publisher.finish().unwrap());
+        let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
+        assert!(audio.ends_with("#EXT-X-ENDLIST\n"), "{audio}");
+        assert!(audio.contains(&format!("audio_0_{}.m4s", K0 + 3)), "{audio}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn audio_configuration_errors() {
+        let dir = dir("audio-config");
+        let error =
+            |config: PublisherConfig| Publisher::<Vec<u8>>::new(config).err().unwrap().to_string();
+        let mut ts = audio_config(&dir);
+        ts.format = SegmentFormat::Ts;
+        ts.dash = false;
+        assert!(error(ts).contains("segment-format=cmaf"));
+        // 29.97 fps, 60-frame segments: 2.002 s is 88288.2 samples at 44.1 kHz.
+        let mut odd = audio_config(&dir);
+        odd.grid = Grid::new(FrameRate::new(30000, 1001).unwrap(), 60).unwrap();
+        odd.audio[0].track.config =
+            crate::packaging::aac::AudioSpecificConfig::parse(&[0x12, 0x10]).unwrap();
+        assert!(error(odd).contains("44100 Hz"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn configuration_errors() {
         let dir = dir("config");
