@@ -886,6 +886,16 @@ fn b_frames_play_back_in_presentation_order() {
 
 /// What `tests/player/play.mjs` reports after playing in headless Chromium.
 fn play_in_chromium(dir: &Path, player: &str, seconds: u32) -> serde_json::Value {
+    play_in_chromium_from(dir, player, seconds, "video.m3u8")
+}
+
+/// As [`play_in_chromium`], hls.js loading `hls_playlist`.
+fn play_in_chromium_from(
+    dir: &Path,
+    player: &str,
+    seconds: u32,
+    hls_playlist: &str,
+) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/player/play.mjs");
     assert!(
         script
@@ -899,6 +909,7 @@ fn play_in_chromium(dir: &Path, player: &str, seconds: u32) -> serde_json::Value
         .arg(dir)
         .arg(player)
         .arg(seconds.to_string())
+        .arg(hls_playlist)
         .output()
         .expect("node runs (scripts/setup.sh installs nodejs and chromium)");
     assert!(
@@ -1216,5 +1227,181 @@ fn ts_segments_for_hls() {
     .error
     .expect("ts with dash is refused");
     assert!(error.contains("set dash=false"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (pts seconds, duration seconds) of every audio packet, by ffprobe.
+fn ffprobe_audio_packets(path: &Path) -> (String, Vec<(f64, f64)>) {
+    let stream = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name,profile,sample_rate,channels",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe must be installed (Debian package ffmpeg; scripts/setup.sh)");
+    assert!(stream.status.success(), "ffprobe failed");
+    let packets = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let packets = String::from_utf8(packets.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut fields = line.split(',');
+            let pts: f64 = fields.next().unwrap().parse().unwrap();
+            // ffprobe prints N/A for the first packet's duration.
+            let duration: f64 = fields.next().unwrap().parse().unwrap_or(f64::NAN);
+            (pts, duration)
+        })
+        .collect();
+    (
+        String::from_utf8(stream.stdout).unwrap().trim().to_owned(),
+        packets,
+    )
+}
+
+/// A pipeline with AAC audio: the video of [`source`] on the pipeline's running time
+/// (`timeline=keep`, shared with the audio) and 48 kHz stereo AAC from avenc_aac on
+/// `sink.audio_0`, `seconds` long.
+fn source_with_audio(start: &str, seconds: u32, sink: &str) -> String {
+    format!(
+        "{} ! {sink} audiotestsrc num-buffers={} samplesperbuffer=1024 wave=ticks ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! sink.audio_0",
+        source(start, seconds * 25).replace("timeline=timecode", "timeline=keep"),
+        seconds * 48_000 / 1024
+    )
+}
+
+/// An AAC audio pad: audio segments on the video's boundaries (one per k, continuous
+/// timestamps across segments, probed with ffprobe), an audio rendition in the multivariant
+/// playlist whose playlist lists the same k with the same program-date-time as the video, an
+/// audio AdaptationSet in a schema-valid MPD, and playback with sound in hls.js (from the
+/// multivariant playlist) and dash.js.
+#[test]
+fn aac_audio_is_packaged_beside_the_video_and_plays() {
+    let dir = out_dir("audio");
+    let run = run(
+        &source_with_audio(
+            "10:00:00:00",
+            8,
+            &sink_props(&dir, "playlist-type=vod max-files=0 storage-manifest=true"),
+        ),
+        false,
+    );
+    assert_eq!(run.error, None, "{:?}", run.warnings);
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    let ks = |representation: &str| -> Vec<i64> {
+        run.segments
+            .iter()
+            .filter(|s| s.get::<String>("representation").unwrap() == representation)
+            .map(|s| s.get::<i64>("k").unwrap())
+            .collect()
+    };
+    let expected: Vec<i64> = (K0..K0 + 8).collect();
+    assert_eq!(ks("video"), expected);
+    // The encoder's last, padded frame may reach into K0 + 8: written, never listed (the
+    // video has no K0 + 8).
+    let audio_ks = ks("audio_0");
+    assert!(audio_ks.starts_with(&expected) && audio_ks.len() <= 9, "{audio_ks:?}");
+
+    let multivariant = std::fs::read_to_string(dir.join("index.m3u8")).unwrap();
+    let master = match m3u8_rs::parse_playlist_res(multivariant.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
+        other => panic!("{other:?}\n{multivariant}"),
+    };
+    assert_eq!(master.alternatives.len(), 1);
+    let rendition = &master.alternatives[0];
+    assert_eq!(rendition.media_type, m3u8_rs::AlternativeMediaType::Audio);
+    assert_eq!(rendition.uri.as_deref(), Some("audio_0.m3u8"));
+    assert_eq!(rendition.channels.as_deref(), Some("2"));
+    let variant = &master.variants[0];
+    assert_eq!(variant.audio.as_deref(), Some(rendition.group_id.as_str()));
+    assert!(
+        variant.codecs.as_deref().unwrap().ends_with(",mp4a.40.2"),
+        "{variant:?}"
+    );
+    let video = parse_media(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap());
+    let audio = parse_media(&std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap());
+    assert_eq!(audio.media_sequence, video.media_sequence);
+    assert_eq!(audio.segments.len(), 8);
+    for (a, v) in audio.segments.iter().zip(&video.segments) {
+        assert_eq!(a.program_date_time, v.program_date_time);
+        assert_eq!(a.duration, v.duration);
+        assert_eq!(a.uri.replace("audio_0_", "video_"), v.uri);
+    }
+    assert_eq!(audio.segments[0].map.as_ref().unwrap().uri, "audio_0_init.mp4");
+
+    let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+    assert_schema_valid(&mpd);
+    let document = roxmltree::Document::parse(&mpd).unwrap();
+    let audio_set = document
+        .descendants()
+        .find(|n| n.has_tag_name("AdaptationSet") && n.attribute("contentType") == Some("audio"))
+        .unwrap_or_else(|| panic!("no audio AdaptationSet:\n{mpd}"));
+    let representation = audio_set
+        .descendants()
+        .find(|n| n.has_tag_name("Representation"))
+        .unwrap();
+    assert_eq!(representation.attribute("id"), Some("audio_0"));
+    assert_eq!(representation.attribute("codecs"), Some("mp4a.40.2"));
+    assert_eq!(representation.attribute("audioSamplingRate"), Some("48000"));
+
+    // The audio segments are one continuous AAC track starting at the first boundary.
+    let mut bytes = std::fs::read(dir.join("audio_0_init.mp4")).unwrap();
+    for k in K0..K0 + 8 {
+        bytes.extend(std::fs::read(dir.join(format!("audio_0_{k}.m4s"))).unwrap());
+    }
+    let path = dir.join("audio.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    let (stream, packets) = ffprobe_audio_packets(&path);
+    assert_eq!(stream, "aac,LC,48000,2");
+    assert!(packets.len() >= 370, "{} packets", packets.len());
+    assert!(
+        (packets[0].0 - (K0 as f64)).abs() < 0.03,
+        "starts at the boundary of K0: {}",
+        packets[0].0
+    );
+    for pair in packets.windows(2) {
+        assert!(
+            (pair[1].0 - pair[0].0 - 1024.0 / 48_000.0).abs() < 1e-6,
+            "continuous: {pair:?}"
+        );
+    }
+    let storage: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("storage_audio_0.json")).unwrap())
+            .unwrap();
+    // Every audio file on disk, listed or not.
+    assert_eq!(storage["segments"].as_array().unwrap().len(), audio_ks.len());
+
+    let hls = play_in_chromium_from(&dir, "hls", 3, "index.m3u8");
+    let dash = play_in_chromium(&dir, "dash", 3);
+    for (player, result) in [("hls", hls), ("dash", dash)] {
+        assert_eq!(result["errors"], serde_json::json!([]), "{player}: {result}");
+        assert!(result["played"].as_f64().unwrap() >= 3.0, "{player}: {result}");
+        assert_eq!(result["audioTracks"], 1, "{player}: {result}");
+        assert!(
+            result["audioBytes"].as_u64().unwrap() > 0,
+            "{player} decodes the audio: {result}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

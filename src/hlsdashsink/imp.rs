@@ -49,6 +49,9 @@ const DEFAULT_AUDIO_BANDWIDTH: u32 = 128_000;
 const MAX_QUEUED_AUDIO_FRAMES: usize = 1000;
 /// Segments of video the packager waits for an audio pad's caps before it starts without it.
 const AUDIO_CAPS_WAIT_SEGMENTS: u64 = 2;
+/// Segment durations of wall-clock time without a frame after which an audio pad counts as
+/// stalled and the manifests stop waiting for it.
+const AUDIO_STALL_SEGMENTS: u32 = 2;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -129,6 +132,9 @@ struct AudioStream {
     /// (running time, AAC frame) received before the publisher started.
     queue: VecDeque<(gst::ClockTime, gst::MappedBuffer<gst::buffer::Readable>)>,
     eos: bool,
+    /// When the last frame arrived (or the packager started), for the stall detection.
+    last_arrival: Option<std::time::Instant>,
+    stall_reported: bool,
     /// A warning was posted for frames dropped because the pad is not packaged.
     warned_unpackaged: bool,
 }
@@ -147,6 +153,8 @@ struct State {
     video_eos: bool,
     /// UTC of the first video frame, for the wait for audio caps.
     first_video_utc: Option<i64>,
+    /// Wall-clock time without audio after which an audio pad counts as stalled.
+    audio_stall_after: std::time::Duration,
     /// Audio tracks with missing segments already warned about.
     audio_missing_warned: std::collections::BTreeSet<String>,
     /// Caps the publisher was made for.
@@ -460,6 +468,7 @@ impl HlsDashSink {
                         continue;
                     };
                     stream.track = Some(inputs.len());
+                    stream.last_arrival = Some(std::time::Instant::now());
                     inputs.push(AudioInput {
                         id: name.clone(),
                         track: AudioTrack {
@@ -478,6 +487,11 @@ impl HlsDashSink {
                             publisher.config().dir
                         );
                         state.publisher = Some(publisher);
+                        state.audio_stall_after = std::time::Duration::from_nanos(
+                            settings
+                                .segment_duration_ns(&caps)
+                                .saturating_mul(u64::from(AUDIO_STALL_SEGMENTS)),
+                        );
                         state.caps = Some(caps);
                     }
                     Err(text) => {
@@ -561,6 +575,29 @@ impl HlsDashSink {
                         Ok(more) => events.extend(more),
                         Err(error) => result = Err(error),
                     }
+                }
+            }
+        }
+        // Audio pads that sent nothing for a while: the manifests stop waiting for them.
+        let State {
+            publisher,
+            audio,
+            audio_stall_after,
+            ..
+        } = &mut *state;
+        let stall_after = *audio_stall_after;
+        for stream in audio.values_mut() {
+            let (Some(track), Some(last)) = (stream.track, stream.last_arrival) else {
+                continue;
+            };
+            if stream.eos || stream.stall_reported || last.elapsed() < stall_after {
+                continue;
+            }
+            stream.stall_reported = true;
+            if let (Ok(events), Some(publisher)) = (&mut result, publisher.as_mut()) {
+                match publisher.audio_stalled(track) {
+                    Ok(more) => events.extend(more),
+                    Err(error) => result = Err(error),
                 }
             }
         }
@@ -720,6 +757,8 @@ impl HlsDashSink {
             stream.queue.push_back((running_time, data));
             return Ok(gst::FlowSuccess::Ok);
         }
+        stream.last_arrival = Some(std::time::Instant::now());
+        stream.stall_reported = false;
         let Some(track) = stream.track else {
             let first = !std::mem::replace(&mut stream.warned_unpackaged, true);
             drop(state);
@@ -937,8 +976,8 @@ impl HlsDashSink {
                             gst::StreamError::Format,
                             ("The audio of {} is missing from segment {}", id, k),
                             [
-                                "its playlist lists EXT-X-GAP for it: the audio did not cover the segment from its start, or stayed more than {} segments behind the video",
-                                crate::packaging::publisher::AUDIO_WAIT_SEGMENTS
+                                "its playlist lists EXT-X-GAP for it: the audio did not cover the segment from its start, or sent nothing for {} segment durations while the video went on",
+                                AUDIO_STALL_SEGMENTS
                             ]
                         );
                     } else {

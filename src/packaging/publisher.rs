@@ -73,10 +73,7 @@ pub const MPD: &str = "manifest.mpd";
 pub const STORAGE_INDEX: &str = "storage.json";
 /// GROUP-ID of the audio renditions in the multivariant playlist.
 pub const AUDIO_GROUP: &str = "audio";
-/// How many segments the video may run ahead of an audio track before the manifests list the
-/// audio of the older segment as missing instead of waiting for it (a stalled or dead audio
-/// branch must not stop publication).
-pub const AUDIO_WAIT_SEGMENTS: i64 = 2;
+
 
 /// Why publishing failed.
 #[derive(Debug)]
@@ -314,6 +311,9 @@ struct AudioOutput<D> {
     /// Written segments not yet listed (listing follows the video's facts).
     published: BTreeSet<i64>,
     ended: bool,
+    /// Reported stalled by the glue (no frame for a while): the manifests stop waiting for
+    /// it until it sends again.
+    stalled: bool,
     init_written: bool,
 }
 
@@ -382,6 +382,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
             last_published_k,
             published: BTreeSet::new(),
             ended: false,
+            stalled: false,
             init_written: false,
         })
     }
@@ -416,6 +417,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
             write_atomically(dir, &format!("{}_init.mp4", self.id), &init)?;
             self.init_written = true;
         }
+        self.stalled = false;
         let rate = i128::from(self.track.config.sampling_rate);
         let length = i64::from(self.track.config.frame_length);
         // The instant in samples, rounded to the nearest one.
@@ -891,6 +893,19 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         Ok(events)
     }
 
+    /// Audio input `track` stalled (the glue saw no frame from it for a while): the manifests
+    /// stop waiting for its segments, which are listed as missing, until it sends again. The
+    /// decision is the glue's because only it knows the wall clock: in a live pipeline a
+    /// dead branch must not stop publication, while a file may be read at any speed.
+    pub fn audio_stalled(&mut self, track: usize) -> Result<Vec<Event>, PublishError> {
+        let mut events = Vec::new();
+        if let Some(audio) = self.audio.get_mut(track) {
+            audio.stalled = true;
+        }
+        self.flush(&mut events)?;
+        Ok(events)
+    }
+
     /// Audio input `track` ended (EOS or its pad went away): its open segment is written
     /// (short) and the manifests no longer wait for it.
     pub fn end_audio(&mut self, track: usize) -> Result<Vec<Event>, PublishError> {
@@ -1052,22 +1067,17 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     }
 
     /// Lists the written video segments whose audio is settled — every audio track finished
-    /// k (written or passed it), ended, or is [`AUDIO_WAIT_SEGMENTS`] behind the video — and
+    /// k (written or passed it), ended, or is stalled ([`Publisher::audio_stalled`]) — and
     /// rewrites the manifests once for the last of them. An audio playlist lists k exactly
     /// when the video does and the audio segment k was written, with the video's facts (PDT,
     /// duration), so it is a function of the same facts on every packager.
     fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
-        let grid = self.config.grid;
-        let video_k = self.last_index.map(|(n, _)| grid.segment_of_frame(n));
         let mut listed = None;
         while let Some(fact) = self.pending.front().copied() {
-            let waiting = self
-                .audio
-                .iter()
-                .any(|a| !a.ended && a.done_through.is_none_or(|done| done < fact.k));
-            let overdue =
-                video_k.is_some_and(|v| v >= fact.k.saturating_add(AUDIO_WAIT_SEGMENTS));
-            if waiting && !overdue {
+            let waiting = self.audio.iter().any(|a| {
+                !a.ended && !a.stalled && a.done_through.is_none_or(|done| done < fact.k)
+            });
+            if waiting {
                 break;
             }
             self.pending.pop_front();
@@ -1630,8 +1640,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Audio that stops is listed as missing once the video is two segments ahead, and the
-    /// end of the stream lists everything.
+    /// Audio that stops is waited for until the glue reports it stalled; its segments are then
+    /// listed as missing, and the end of the stream lists everything.
     #[test]
     fn stalled_audio_does_not_stop_publication() {
         let dir = dir("audio-stall");
@@ -1642,6 +1652,9 @@ mod tests {
         }
         for i in 0..100 {
             events.extend(publisher.push(frame(i, i % 25 == 0)).unwrap());
+            if i == 80 {
+                events.extend(publisher.audio_stalled(0).unwrap());
+            }
         }
         let listed: Vec<i64> = events
             .iter()
@@ -1650,8 +1663,9 @@ mod tests {
                 _ => None,
             })
             .collect();
-        // K0's audio is there; K0 + 1 is given up when the video reaches K0 + 3, K0 + 2 waits.
-        assert_eq!(listed, vec![K0, K0 + 1], "{events:?}");
+        // K0's audio is there; K0 + 1 waits until the stall is reported (frame 80), after
+        // which every video segment is listed at once.
+        assert_eq!(listed, vec![K0, K0 + 2, K0 + 3], "{events:?}");
         assert!(events.contains(&Event::AudioMissing {
             id: "audio_0".into(),
             k: K0 + 1

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 // Plays hlsdashsink output in Debian's headless Chromium with hls.js or dash.js and prints what
-// the player saw as JSON: {"currentTime", "played", "errors", "programDateTime", "frames"}.
+// the player saw as JSON: {"currentTime", "played", "errors", "programDateTime", "frames",
+// "audioTracks", "audioBytes"}.
 //
-// Usage: node play.mjs <output dir> <hls|dash> [seconds to play]
+// Usage: node play.mjs <output dir> <hls|dash> [seconds to play] [HLS playlist, default
+// video.m3u8; index.m3u8 for the multivariant playlist with its audio renditions]
 // The directory is served on 127.0.0.1 (an ephemeral port) next to the players' own files
 // from node_modules, with /time as a UTCTiming source; nothing is downloaded at run time.
 import http from 'node:http';
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const [dir, kind, seconds = '3'] = process.argv.slice(2);
+const [dir, kind, seconds = '3', hlsPlaylist = 'video.m3u8'] = process.argv.slice(2);
 const target = Number(seconds);
 const libs = {
   '/lib/hls.min.js': path.join(here, 'node_modules/hls.js/dist/hls.min.js'),
@@ -30,18 +32,22 @@ const page = `<!doctype html><html><body><video id="v" muted playsinline></video
 <script src="/lib/${kind === 'hls' ? 'hls.min.js' : 'dash.all.min.js'}"></script>
 <script>
   const v = document.getElementById('v');
-  window.result = { errors: [], programDateTime: null };
+  window.result = { errors: [], programDateTime: null, audioTracks: 0 };
   if (${JSON.stringify(kind)} === 'hls') {
     const hls = new Hls();
     hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.result.errors.push(d.type + ': ' + d.details); });
     hls.on(Hls.Events.FRAG_CHANGED, (_, d) => {
       if (window.result.programDateTime === null) window.result.programDateTime = d.frag.programDateTime;
     });
-    hls.loadSource('/media/video.m3u8');
+    hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, (_, d) => { window.result.audioTracks = d.audioTracks.length; });
+    hls.loadSource('/media/' + ${JSON.stringify(hlsPlaylist)});
     hls.attachMedia(v);
   } else {
     const player = dashjs.MediaPlayer().create();
     player.on(dashjs.MediaPlayer.events.ERROR, (e) => window.result.errors.push(JSON.stringify(e.error || e)));
+    player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => {
+      window.result.audioTracks = player.getTracksFor('audio').length;
+    });
     player.initialize(v, '/media/manifest.mpd', true);
   }
   v.play().catch((e) => window.result.errors.push('play: ' + e));
@@ -94,6 +100,9 @@ try {
       errors: window.result.errors,
       programDateTime: window.result.programDateTime,
       frames: document.getElementById('v').getVideoPlaybackQuality().totalVideoFrames,
+      audioTracks: window.result.audioTracks,
+      // Chromium's count of decoded audio bytes: > 0 once audio plays.
+      audioBytes: document.getElementById('v').webkitAudioDecodedByteCount || 0,
     }));
     if (start === null && outcome.frames > 0) start = outcome.currentTime;
     outcome.played = start === null ? 0 : outcome.currentTime - start;
