@@ -115,13 +115,48 @@ fn run(launch: &str, drop_eos: bool) -> Run {
             }
             gst::PadProbeReturn::Pass
         });
+    // Audio pads: a stopped packager still receives their EOS (its audio ends before the
+    // stop), so what it published is complete up to the video's last segment.
+    // The probe sits on the internal appsink, after the sink's own EOS handling (probes run
+    // in the order they were added).
+    let audio_pads: Vec<gst::Pad> = sink
+        .sink_pads()
+        .into_iter()
+        .filter(|p| p.name().starts_with("audio_"))
+        .map(|p| {
+            sink.downcast_ref::<gst::Bin>()
+                .unwrap()
+                .by_name(&format!("{}-appsink", p.name()))
+                .expect("the audio pad's appsink")
+                .static_pad("sink")
+                .unwrap()
+        })
+        .collect();
+    let (audio_sender, audio_receiver) = std::sync::mpsc::channel::<()>();
+    for pad in &audio_pads {
+        let sender = audio_sender.clone();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::EventView::Eos(_)) = info.event().map(|e| e.view()) {
+                let _ = sender.send(());
+            }
+            gst::PadProbeReturn::Pass
+        });
+    }
+    let mut audio_eos = 0;
+    let mut video_eos = false;
     // A configuration error fails the state change; its error message is on the bus.
     let _ = pipeline.set_state(gst::State::Playing);
     let bus = pipeline.bus().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        if drop_eos && eos_receiver.try_recv().is_ok() {
-            break;
+        if drop_eos {
+            video_eos |= eos_receiver.try_recv().is_ok();
+            while audio_receiver.try_recv().is_ok() {
+                audio_eos += 1;
+            }
+            if video_eos && audio_eos == audio_pads.len() {
+                break;
+            }
         }
         assert!(std::time::Instant::now() < deadline, "pipeline timed out");
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
@@ -1279,15 +1314,15 @@ fn ffprobe_audio_packets(path: &Path) -> (String, Vec<(f64, f64)>) {
     )
 }
 
-/// A pipeline with AAC audio: the video of [`source`] on the pipeline's running time
-/// (`timeline=keep`, shared with the audio) and 48 kHz stereo AAC from avenc_aac on
-/// `sink.audio_0`, `seconds` long.
-fn source_with_audio(start: &str, seconds: u32, sink: &str) -> String {
+/// A pipeline with AAC audio: `frames` of the video of [`source`] on the pipeline's running
+/// time (`timeline=keep`, shared with the audio) and as long 48 kHz stereo AAC from avenc_aac
+/// on `sink.audio_0`.
+fn source_with_audio(start: &str, frames: u32, sink: &str) -> String {
     format!(
         "{} ! {sink} audiotestsrc num-buffers={} samplesperbuffer=1024 wave=ticks ! \
          audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! sink.audio_0",
-        source(start, seconds * 25).replace("timeline=timecode", "timeline=keep"),
-        seconds * 48_000 / 1024
+        source(start, frames).replace("timeline=timecode", "timeline=keep"),
+        frames * 1920 / 1024
     )
 }
 
@@ -1302,7 +1337,7 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
     let run = run(
         &source_with_audio(
             "10:00:00:00",
-            8,
+            200,
             &sink_props(&dir, "playlist-type=vod max-files=0 storage-manifest=true"),
         ),
         false,
@@ -1321,7 +1356,10 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
     // The encoder's last, padded frame may reach into K0 + 8: written, never listed (the
     // video has no K0 + 8).
     let audio_ks = ks("audio_0");
-    assert!(audio_ks.starts_with(&expected) && audio_ks.len() <= 9, "{audio_ks:?}");
+    assert!(
+        audio_ks.starts_with(&expected) && audio_ks.len() <= 9,
+        "{audio_ks:?}"
+    );
 
     let multivariant = std::fs::read_to_string(dir.join("index.m3u8")).unwrap();
     let master = match m3u8_rs::parse_playlist_res(multivariant.as_bytes()) {
@@ -1348,7 +1386,10 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
         assert_eq!(a.duration, v.duration);
         assert_eq!(a.uri.replace("audio_0_", "video_"), v.uri);
     }
-    assert_eq!(audio.segments[0].map.as_ref().unwrap().uri, "audio_0_init.mp4");
+    assert_eq!(
+        audio.segments[0].map.as_ref().unwrap().uri,
+        "audio_0_init.mp4"
+    );
 
     let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
     assert_schema_valid(&mpd);
@@ -1390,13 +1431,23 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("storage_audio_0.json")).unwrap())
             .unwrap();
     // Every audio file on disk, listed or not.
-    assert_eq!(storage["segments"].as_array().unwrap().len(), audio_ks.len());
+    assert_eq!(
+        storage["segments"].as_array().unwrap().len(),
+        audio_ks.len()
+    );
 
     let hls = play_in_chromium_from(&dir, "hls", 3, "index.m3u8");
     let dash = play_in_chromium(&dir, "dash", 3);
     for (player, result) in [("hls", hls), ("dash", dash)] {
-        assert_eq!(result["errors"], serde_json::json!([]), "{player}: {result}");
-        assert!(result["played"].as_f64().unwrap() >= 3.0, "{player}: {result}");
+        assert_eq!(
+            result["errors"],
+            serde_json::json!([]),
+            "{player}: {result}"
+        );
+        assert!(
+            result["played"].as_f64().unwrap() >= 3.0,
+            "{player}: {result}"
+        );
         assert_eq!(result["audioTracks"], 1, "{player}: {result}");
         assert!(
             result["audioBytes"].as_u64().unwrap() > 0,
@@ -1404,4 +1455,110 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With audio, the manifests wait for the audio of a segment, so one update may list several
+/// new segments: every update both packagers wrote for a k in `ks` is identical, and both
+/// wrote the one for the last k.
+fn assert_same_updates(a: &Run, b: &Run, ks: std::ops::Range<i64>) {
+    let last = ks.end - 1;
+    for k in ks {
+        for name in ["video.m3u8", "audio_0.m3u8", "manifest.mpd"] {
+            let key = (k, name.to_owned());
+            match (a.snapshots.get(&key), b.snapshots.get(&key)) {
+                (Some(x), Some(y)) => assert_eq!(x, y, "{name} after segment {k}"),
+                (x, y) => assert!(
+                    k != last,
+                    "both list the last segment {k} in {name}: {} {}; {:?} {:?} {:?} {:?}",
+                    x.is_some(),
+                    y.is_some(),
+                    a.snapshots.keys().collect::<Vec<_>>(),
+                    b.snapshots.keys().collect::<Vec<_>>(),
+                    a.warnings,
+                    b.warnings
+                ),
+            }
+        }
+    }
+}
+
+/// Two packagers with audio, the second started 2.48 s later (inside K0+2, with its AAC
+/// frames on another phase of the sample grid and its own encoder): from its first complete
+/// window on, the video and audio playlists and the MPD are identical after every segment,
+/// and so is the multivariant playlist.
+#[test]
+fn redundant_packagers_with_audio_write_identical_manifests() {
+    let dir_a = out_dir("redundant-audio-a");
+    let dir_b = out_dir("redundant-audio-b");
+    let extra = "max-files=0 segment-timeline=true";
+    let a = run(
+        &source_with_audio("10:00:00:00", 200, &sink_props(&dir_a, extra)),
+        false,
+    );
+    let b = run(
+        &source_with_audio("10:00:02:12", 138, &sink_props(&dir_b, extra)),
+        false,
+    );
+    assert_eq!(a.error, None);
+    assert_eq!(b.error, None);
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    let audio_ks: Vec<i64> = b
+        .segments
+        .iter()
+        .filter(|s| s.get::<String>("representation").unwrap() == "audio_0")
+        .map(|s| s.get("k").unwrap())
+        .collect();
+    assert_eq!(
+        audio_ks.first(),
+        Some(&(K0 + 3)),
+        "B's audio skips K0+2 too"
+    );
+    assert_same_updates(&a, &b, K0 + 5..K0 + 8);
+    for name in ["index.m3u8", "video.m3u8", "audio_0.m3u8", "manifest.mpd"] {
+        assert_eq!(
+            std::fs::read(dir_a.join(name)).unwrap(),
+            std::fs::read(dir_b.join(name)).unwrap(),
+            "final {name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+/// A packager with audio stopped without EOS and started again in the same directory: its
+/// audio playlist continues (never a decreasing media sequence) and from its first segment
+/// after the restart all its manifests match those of a packager that ran all along.
+#[test]
+fn restarted_packager_with_audio_matches_again() {
+    let dir_a = out_dir("restart-audio-a");
+    let dir_b = out_dir("restart-audio-b");
+    let a = run(
+        &source_with_audio("10:00:00:00", 200, &sink_props(&dir_a, "")),
+        false,
+    );
+    let first = run(
+        &source_with_audio("10:00:00:00", 87, &sink_props(&dir_b, "")),
+        true,
+    );
+    assert!(first.eos, "{:?}", first.error);
+    assert_eq!(first.error, None);
+    let before = parse_media(&std::fs::read_to_string(dir_b.join("audio_0.m3u8")).unwrap());
+    assert!(!before.end_list, "stopped, not finished");
+    let second = run(
+        &source_with_audio("10:00:03:00", 125, &sink_props(&dir_b, "")),
+        false,
+    );
+    assert_eq!(second.error, None);
+    assert_same_updates(&a, &second, K0 + 3..K0 + 8);
+    let mut last_sequence = before.media_sequence;
+    for ((_, name), text) in &second.snapshots {
+        if name == "audio_0.m3u8" {
+            let sequence = parse_media(text).media_sequence;
+            assert!(sequence >= last_sequence, "media sequence never decreases");
+            last_sequence = sequence;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
 }

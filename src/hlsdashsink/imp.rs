@@ -13,8 +13,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat};
-use crate::packaging::dash::UtcTiming;
 use crate::packaging::aac::AudioSpecificConfig;
+use crate::packaging::dash::UtcTiming;
 use crate::packaging::fmp4::{AudioTrack, VideoCodec, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::packaging::hls::PlaylistType;
@@ -155,6 +155,10 @@ struct State {
     first_video_utc: Option<i64>,
     /// Wall-clock time without audio after which an audio pad counts as stalled.
     audio_stall_after: std::time::Duration,
+    /// Video samples received while waiting for the audio pads' caps.
+    held_video: VecDeque<gst::Sample>,
+    /// The segment a keyframe was asked for while holding video.
+    held_keyframe_k: Option<i64>,
     /// Audio tracks with missing segments already warned about.
     audio_missing_warned: std::collections::BTreeSet<String>,
     /// Caps the publisher was made for.
@@ -326,10 +330,10 @@ impl HlsDashSink {
             other => return Err(format!("unsupported caps {other}")),
         };
         let rate = caps_frame_rate(caps).ok_or_else(|| {
-                "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
+            "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
                  rate; set framerate in the caps upstream"
-                    .to_owned()
-            })?;
+                .to_owned()
+        })?;
         let dimension = |name: &str| {
             structure
                 .get::<i32>(name)
@@ -455,8 +459,32 @@ impl HlsDashSink {
                     .cloned()
                     .collect();
                 if !missing.is_empty() && waited < wait_limit {
-                    // The audio's caps are still on their way; the first segments would be
-                    // skipped anyway until a boundary.
+                    // The audio's caps are still on their way: hold the frame (bounded by the
+                    // wait) and package it once they are here. The encoder must still start
+                    // the next segment with a keyframe.
+                    let running_time = sample
+                        .segment()
+                        .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+                        .zip(buffer.pts())
+                        .and_then(|(segment, pts)| segment.to_running_time(pts));
+                    let next = caps_frame_rate(&caps)
+                        .and_then(|rate| settings.grid(rate).ok())
+                        .map(|grid| grid.segment_of(utc_ns).saturating_add(1))
+                        .filter(|&k| state.held_keyframe_k != Some(k));
+                    state.held_video.push_back(sample);
+                    let (Some(k), Some(running_time)) = (next, running_time) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    state.held_keyframe_k = Some(k);
+                    let grid = caps_frame_rate(&caps).and_then(|rate| settings.grid(rate).ok());
+                    drop(state);
+                    if let Some(grid) = grid {
+                        let wanted = Event::KeyframeWanted {
+                            utc_ns: grid.segment_start_ns(k),
+                            k,
+                        };
+                        return self.handle_result(Ok(vec![wanted]), Some((running_time, utc_ns)));
+                    }
                     return Ok(gst::FlowSuccess::Ok);
                 }
                 let mut inputs = Vec::new();
@@ -520,39 +548,18 @@ impl HlsDashSink {
                 }
             }
         }
-        let running_time = sample
-            .segment()
-            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
-            .zip(buffer.pts())
-            .and_then(|(segment, pts)| segment.to_running_time(pts));
-        if let Some(running_time) = running_time {
-            state.last_times = Some((running_time, utc_ns));
-        }
-        let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
-            (Some(pts), Some(dts)) => {
-                i64::try_from(pts.nseconds()).unwrap_or(0)
-                    - i64::try_from(dts.nseconds()).unwrap_or(0)
+        // Frames held while waiting for the audio's caps come first.
+        let held = std::mem::take(&mut state.held_video);
+        let mut result: Result<Vec<Event>, PublishError> = Ok(Vec::new());
+        for sample in held.into_iter().chain(std::iter::once(sample)) {
+            let pushed = self.push_video(&mut state, sample);
+            match (&mut result, pushed) {
+                (Ok(events), Ok(more)) => events.extend(more),
+                (Ok(_), Err(error)) => result = Err(error),
+                (Err(_), _) => break,
             }
-            _ => 0,
-        };
-        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let timecode = buffer
-            .meta::<gst_video::VideoTimeCodeMeta>()
-            .map(|m| m.tc().to_string());
-        let data = buffer
-            .into_mapped_buffer_readable()
-            .map_err(|_| gst::FlowError::Error)?;
+        }
         let last_times = state.last_times;
-        let Some(publisher) = state.publisher.as_mut() else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let mut result = publisher.push(Frame {
-            utc_ns,
-            keyframe,
-            data,
-            timecode,
-            decode_lead_ns,
-        });
         // Audio that arrived before the packager started, now that its instants are known.
         if let Some(offset) = utc_offset(last_times) {
             let State {
@@ -605,6 +612,54 @@ impl HlsDashSink {
         self.handle_result(result, last_times)
     }
 
+    /// Hands one video sample to the running publisher.
+    fn push_video(
+        &self,
+        state: &mut State,
+        sample: gst::Sample,
+    ) -> Result<Vec<Event>, PublishError> {
+        let Some(buffer) = sample.buffer_owned() else {
+            return Ok(Vec::new());
+        };
+        let Some(utc_ns) = frame_instant(&buffer) else {
+            return Ok(Vec::new());
+        };
+        let running_time = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .zip(buffer.pts())
+            .and_then(|(segment, pts)| segment.to_running_time(pts));
+        if let Some(running_time) = running_time {
+            state.last_times = Some((running_time, utc_ns));
+        }
+        let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), Some(dts)) => {
+                i64::try_from(pts.nseconds()).unwrap_or(0)
+                    - i64::try_from(dts.nseconds()).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let timecode = buffer
+            .meta::<gst_video::VideoTimeCodeMeta>()
+            .map(|m| m.tc().to_string());
+        let Ok(data) = buffer.into_mapped_buffer_readable() else {
+            return Err(PublishError::Input(
+                "a video buffer cannot be mapped".into(),
+            ));
+        };
+        let Some(publisher) = state.publisher.as_mut() else {
+            return Ok(Vec::new());
+        };
+        publisher.push(Frame {
+            utc_ns,
+            keyframe,
+            data,
+            timecode,
+            decode_lead_ns,
+        })
+    }
+
     /// Creates the branch of a new audio request pad.
     fn make_audio_branch(
         &self,
@@ -612,9 +667,11 @@ impl HlsDashSink {
         name: Option<&str>,
     ) -> Result<gst::GhostPad, String> {
         if lock(&self.state).publisher.is_some() {
-            return Err("audio pads can only be requested before the first video frame is \
+            return Err(
+                "audio pads can only be requested before the first video frame is \
                         packaged: the manifests list their tracks from the start"
-                .into());
+                    .into(),
+            );
         }
         let mut branches = lock(&self.audio_branches);
         let name = match name {
@@ -681,7 +738,9 @@ impl HlsDashSink {
             .name(name.as_str())
             .build();
         for element in &elements {
-            element.sync_state_with_parent().map_err(|e| e.to_string())?;
+            element
+                .sync_state_with_parent()
+                .map_err(|e| e.to_string())?;
         }
         pad.set_active(true).map_err(|e| e.to_string())?;
         obj.add_pad(&pad).map_err(|e| e.to_string())?;
@@ -744,7 +803,11 @@ impl HlsDashSink {
             .zip(buffer.pts())
             .and_then(|(segment, pts)| segment.to_running_time(pts))
         else {
-            gst::debug!(CAT, imp = self, "{name}: a frame without a timestamp is dropped");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{name}: a frame without a timestamp is dropped"
+            );
             return Ok(gst::FlowSuccess::Ok);
         };
         let data = buffer
@@ -1355,7 +1418,9 @@ impl ElementImpl for HlsDashSink {
     fn release_pad(&self, pad: &gst::Pad) {
         let branch = {
             let mut branches = lock(&self.audio_branches);
-            let Some(index) = branches.iter().position(|b| b.pad.upcast_ref::<gst::Pad>() == pad)
+            let Some(index) = branches
+                .iter()
+                .position(|b| b.pad.upcast_ref::<gst::Pad>() == pad)
             else {
                 return;
             };

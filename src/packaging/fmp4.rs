@@ -411,7 +411,10 @@ fn audio_sample_entry(parent: &mut BoxWriter<'_>, track: &AudioTrack) {
         // 16, pre_defined, reserved, samplerate as 16.16 (0 when above 65535 Hz: the esds
         // has the real rate).
         let channels = config.channel_count().unwrap_or(2);
-        b.u16(u16::try_from(channels).unwrap_or(2)).u16(16).u16(0).u16(0);
+        b.u16(u16::try_from(channels).unwrap_or(2))
+            .u16(16)
+            .u16(0)
+            .u16(0);
         b.u32(u32::from(u16::try_from(config.sampling_rate).unwrap_or(0)) << 16);
         b.child_full(b"esds", 0, 0, |e| {
             // Lengths fit one byte: an AudioSpecificConfig of at most 127 bytes (checked).
@@ -647,8 +650,8 @@ mod tests {
         assert_eq!(
             &esds[4..],
             &[
-                0x03, 25, 0, 0, 0, 0x04, 17, 0x40, 0x15, 0, 0, 0, 0, 1, 0xf4, 0, 0, 1, 0xf4,
-                0, 0x05, 2, 0x11, 0x90, 0x06, 1, 2
+                0x03, 25, 0, 0, 0, 0x04, 17, 0x40, 0x15, 0, 0, 0, 0, 1, 0xf4, 0, 0, 1, 0xf4, 0,
+                0x05, 2, 0x11, 0x90, 0x06, 1, 2
             ]
         );
         assert_eq!(init, audio_init_segment(&track).unwrap(), "deterministic");

@@ -753,9 +753,8 @@ impl MultivariantPlaylist {
         mut self,
         audio: Vec<AudioRendition>,
     ) -> Result<MultivariantPlaylist, HlsError> {
-        let quotable = |text: &str| {
-            !text.is_empty() && !text.chars().any(|c| c == '"' || c.is_control())
-        };
+        let quotable =
+            |text: &str| !text.is_empty() && !text.chars().any(|c| c == '"' || c.is_control());
         for (index, rendition) in audio.iter().enumerate() {
             check_relative_name(&rendition.uri)?;
             if !quotable(&rendition.group_id) || !quotable(&rendition.name) {
@@ -1224,7 +1223,10 @@ seg-00013.ts
         };
         let text = MultivariantPlaylist::new(6, true, vec![variant.clone()])
             .unwrap()
-            .with_audio(vec![rendition("audio_0", true), rendition("audio_1", false)])
+            .with_audio(vec![
+                rendition("audio_0", true),
+                rendition("audio_1", false),
+            ])
             .unwrap()
             .render();
         let parsed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
@@ -1243,7 +1245,10 @@ seg-00013.ts
         assert!(!parsed.alternatives[1].default);
 
         let playlist = || MultivariantPlaylist::new(6, true, vec![variant.clone()]).unwrap();
-        assert!(playlist().with_audio(vec![]).is_err(), "group without rendition");
+        assert!(
+            playlist().with_audio(vec![]).is_err(),
+            "group without rendition"
+        );
         assert!(
             playlist()
                 .with_audio(vec![rendition("a", true), rendition("a", false)])

@@ -32,8 +32,8 @@ use super::dash::{AudioRepresentation, DashConfig, MpdKind, UtcTiming, VideoRepr
 use super::fmp4::{self, AudioTrack, Sample, VideoTrack};
 use super::grid::Grid;
 use super::hls::{
-    AudioRendition, HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, ResumePoint,
-    Variant, facts_from_playlist,
+    AudioRendition, HlsConfig, HlsWindow, MultivariantPlaylist, PlaylistType, ResumePoint, Variant,
+    facts_from_playlist,
 };
 use super::output::{NameTemplate, OutputError, write_atomically};
 use super::storage::{StorageIndex, StoredSegment, sha256_hex};
@@ -73,7 +73,6 @@ pub const MPD: &str = "manifest.mpd";
 pub const STORAGE_INDEX: &str = "storage.json";
 /// GROUP-ID of the audio renditions in the multivariant playlist.
 pub const AUDIO_GROUP: &str = "audio";
-
 
 /// Why publishing failed.
 #[derive(Debug)]
@@ -884,9 +883,10 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     ) -> Result<Vec<Event>, PublishError> {
         let mut events = Vec::new();
         let dir = self.config.dir.clone();
-        let audio = self.audio.get_mut(track).ok_or_else(|| {
-            PublishError::Config(format!("there is no audio track {track}"))
-        })?;
+        let audio = self
+            .audio
+            .get_mut(track)
+            .ok_or_else(|| PublishError::Config(format!("there is no audio track {track}")))?;
         audio.push(frame, &dir, &mut events)?;
         self.flush(&mut events)?;
         self.delete_old(&mut events)?;
@@ -1035,18 +1035,19 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             discontinuity: false,
         };
         let duration_ns = ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
-        self.video_files.record(open.k, name.clone(), || StoredSegment {
-            name: name.clone(),
-            k: open.k,
-            first_timecode: open.first.2.clone().unwrap_or_default(),
-            last_timecode: open.last.2.clone().unwrap_or_default(),
-            first_frame_utc_ns: open.first.1,
-            last_frame_utc_ns: open.last.1,
-            frames,
-            duration: None,
-            size_bytes: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
-        });
+        self.video_files
+            .record(open.k, name.clone(), || StoredSegment {
+                name: name.clone(),
+                k: open.k,
+                first_timecode: open.first.2.clone().unwrap_or_default(),
+                last_timecode: open.last.2.clone().unwrap_or_default(),
+                first_frame_utc_ns: open.first.1,
+                last_frame_utc_ns: open.last.1,
+                frames,
+                duration: None,
+                size_bytes: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
         events.push(Event::Segment(PublishedSegment {
             representation: VIDEO_REPRESENTATION.to_owned(),
             name: name.clone(),
@@ -1074,9 +1075,10 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
         let mut listed = None;
         while let Some(fact) = self.pending.front().copied() {
-            let waiting = self.audio.iter().any(|a| {
-                !a.ended && !a.stalled && a.done_through.is_none_or(|done| done < fact.k)
-            });
+            let waiting = self
+                .audio
+                .iter()
+                .any(|a| !a.ended && !a.stalled && a.done_through.is_none_or(|done| done < fact.k));
             if waiting {
                 break;
             }
@@ -1211,8 +1213,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             write_atomically(&dir, MPD, mpd.render().as_bytes())?;
             names.push(MPD.to_owned());
         }
-        for files in std::iter::once(&self.video_files).chain(self.audio.iter().map(|a| &a.files))
-        {
+        for files in std::iter::once(&self.video_files).chain(self.audio.iter().map(|a| &a.files)) {
             if let Some(storage) = &files.storage {
                 write_atomically(&dir, &files.storage_name, storage.render().as_bytes())?;
                 names.push(files.storage_name.clone());
@@ -1586,7 +1587,10 @@ mod tests {
                 _ => -3_000_000,
             };
             let more = publisher.push_audio(0, aac(j, jitter)).unwrap();
-            if more.iter().any(|e| matches!(e, Event::Manifests { k, .. } if *k == K0)) {
+            if more
+                .iter()
+                .any(|e| matches!(e, Event::Manifests { k, .. } if *k == K0))
+            {
                 manifests_at.get_or_insert(j);
             }
             events.extend(more);
@@ -1600,7 +1604,11 @@ mod tests {
         assert_eq!(tfdt(&audio_k0), K0 as u64 * 48_000);
         assert_eq!(sample_count(&audio_k0), 47);
         let audio_k1 = std::fs::read(dir.join(format!("audio_0_{}.m4s", K0 + 1))).unwrap();
-        assert_eq!(tfdt(&audio_k1), K0 as u64 * 48_000 + 47 * 1024, "continuous");
+        assert_eq!(
+            tfdt(&audio_k1),
+            K0 as u64 * 48_000 + 47 * 1024,
+            "continuous"
+        );
         assert!(dir.join("audio_0_init.mp4").is_file());
         let audio_segments: Vec<&PublishedSegment> = events
             .iter()
@@ -1611,13 +1619,19 @@ mod tests {
             .collect();
         assert_eq!(audio_segments[0].k, K0);
         assert_eq!(audio_segments[0].frames, 47);
-        assert_eq!(audio_segments[0].duration_ns, 47 * 1024 * 1_000_000_000 / 48_000);
+        assert_eq!(
+            audio_segments[0].duration_ns,
+            47 * 1024 * 1_000_000_000 / 48_000
+        );
 
         let video = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
         let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
         // The audio playlist is the video's with the audio names: same k, PDT and EXTINF.
         assert_eq!(video.replace("video_", "audio_0_"), audio);
-        assert!(audio.contains(&format!("audio_0_{}.m4s", K0 + 1)), "{audio}");
+        assert!(
+            audio.contains(&format!("audio_0_{}.m4s", K0 + 1)),
+            "{audio}"
+        );
         let multivariant = std::fs::read_to_string(dir.join(MULTIVARIANT_PLAYLIST)).unwrap();
         assert!(
             multivariant.contains(
@@ -1632,7 +1646,10 @@ mod tests {
         crate::packaging::dash::tests::assert_schema_valid(&mpd);
         assert!(mpd.contains("mimeType=\"audio/mp4\""), "{mpd}");
         assert!(mpd.contains("id=\"audio_0\""), "{mpd}");
-        assert!(mpd.contains(&format!("<S t=\"{}\" d=\"48000\"", K0 * 48_000)), "{mpd}");
+        assert!(
+            mpd.contains(&format!("<S t=\"{}\" d=\"48000\"", K0 * 48_000)),
+            "{mpd}"
+        );
         let storage = std::fs::read_to_string(dir.join("storage_audio_0.json")).unwrap();
         let json: serde_json::Value = serde_json::from_str(&storage).unwrap();
         assert_eq!(json["representation"], "audio_0");
@@ -1672,13 +1689,19 @@ mod tests {
         }));
         let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
         assert!(
-            audio.contains(&format!("#EXT-X-GAP\n#EXTINF:1.000000,\naudio_0_{}.m4s", K0 + 1)),
+            audio.contains(&format!(
+                "#EXT-X-GAP\n#EXTINF:1.000000,\naudio_0_{}.m4s",
+                K0 + 1
+            )),
             "{audio}"
         );
         events.extend(publisher.finish().unwrap());
         let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
         assert!(audio.ends_with("#EXT-X-ENDLIST\n"), "{audio}");
-        assert!(audio.contains(&format!("audio_0_{}.m4s", K0 + 3)), "{audio}");
+        assert!(
+            audio.contains(&format!("audio_0_{}.m4s", K0 + 3)),
+            "{audio}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
