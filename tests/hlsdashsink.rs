@@ -1562,3 +1562,83 @@ fn restarted_packager_with_audio_matches_again() {
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }
+
+/// A live audio branch that stops delivering (its frames are dropped from 2 s on, no EOS):
+/// after two segment durations of wall-clock silence the packager stops waiting for it,
+/// warns, and goes on publishing the video with EXT-X-GAP entries in the audio playlist.
+#[test]
+fn a_stalled_audio_branch_does_not_stop_publication() {
+    init();
+    let dir = out_dir("audio-stall");
+    let launch = format!(
+        "videotestsrc is-live=true pattern=ball ! \
+         video/x-raw,format=I420,width=320,height=180,framerate=25/1 ! \
+         timecodestamper set-internal-timecode=10:00:00:00 ! \
+         timecodeparse source=meta reference-time=2026-01-01T12:00:00Z ! \
+         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=1000 threads=1 ! {} \
+         audiotestsrc is-live=true samplesperbuffer=1024 name=audio ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac ! sink.audio_0",
+        sink_props(&dir, "bandwidth=1000000")
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline
+        .by_name("audio")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            match info.buffer().and_then(|b| b.pts()) {
+                Some(pts) if pts >= gst::ClockTime::from_seconds(2) => gst::PadProbeReturn::Drop,
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut warnings = Vec::new();
+    let mut listed = None;
+    while std::time::Instant::now() < deadline {
+        let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
+            continue;
+        };
+        match message.view() {
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure()
+                    && s.name() == "hlsdashsink-manifest"
+                {
+                    let k = s.get::<i64>("k").unwrap();
+                    if k >= K0 + 3 {
+                        listed = Some(k);
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(listed.is_some(), "the video is published on: {warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("The audio of audio_0 is missing from segment")),
+        "{warnings:?}"
+    );
+    let audio = parse_media(&std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap());
+    let video = parse_media(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap());
+    assert_eq!(audio.media_sequence, video.media_sequence);
+    assert_eq!(audio.segments.len(), video.segments.len());
+    // The live window ends with segments whose audio never came: gaps in the audio playlist.
+    let last = audio.segments.last().unwrap();
+    assert!(
+        last.unknown_tags.iter().any(|t| t.tag == "X-GAP"),
+        "{:?}",
+        audio.segments
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -49,6 +49,9 @@ const DEFAULT_AUDIO_BANDWIDTH: u32 = 128_000;
 const MAX_QUEUED_AUDIO_FRAMES: usize = 1000;
 /// Segments of video the packager waits for an audio pad's caps before it starts without it.
 const AUDIO_CAPS_WAIT_SEGMENTS: u64 = 2;
+/// How far (ns) an audio frame's instant may lie from the last video frame's before it counts
+/// as on another timeline: a file may be read with the audio far ahead, but not by a day.
+const MAX_AUDIO_DISTANCE_NS: u64 = 6 * 3600 * 1_000_000_000;
 /// Segment durations of wall-clock time without a frame after which an audio pad counts as
 /// stalled and the manifests stop waiting for it.
 const AUDIO_STALL_SEGMENTS: u32 = 2;
@@ -159,6 +162,10 @@ struct State {
     held_video: VecDeque<gst::Sample>,
     /// The segment a keyframe was asked for while holding video.
     held_keyframe_k: Option<i64>,
+    /// The video ended while held: start without the audio pads that have no caps.
+    audio_wait_over: bool,
+    /// A warning was posted for audio far from the video's instants.
+    warned_audio_distance: bool,
     /// Audio tracks with missing segments already warned about.
     audio_missing_warned: std::collections::BTreeSet<String>,
     /// Caps the publisher was made for.
@@ -214,15 +221,38 @@ fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
         .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
 }
 
-/// UTC − running time of the last video frame: audio running times map to UTC through it
-/// (audio and video share the pipeline's running time).
-fn utc_offset(last_times: Option<(gst::ClockTime, i64)>) -> Option<i128> {
-    let (running_time, utc_ns) = last_times?;
-    Some(i128::from(utc_ns) - i128::from(running_time.nseconds()))
+/// Why an audio frame was not packaged.
+enum AudioRefusal {
+    Publish(PublishError),
+    /// Its instant is far from the video's: another timeline.
+    OffTimeline {
+        utc_ns: i64,
+        video_utc: i64,
+    },
 }
 
-fn audio_instant(running_time: gst::ClockTime, offset: i128) -> i64 {
-    i64::try_from(i128::from(running_time.nseconds()) + offset).unwrap_or(i64::MAX)
+/// Places an AAC frame at the UTC instant its running time has on the video's timeline and
+/// hands it to the publisher (nothing happens before the first video frame or publisher).
+fn place_audio(
+    state: &mut State,
+    track: usize,
+    running_time: gst::ClockTime,
+    data: gst::MappedBuffer<gst::buffer::Readable>,
+) -> Result<Vec<Event>, AudioRefusal> {
+    let Some((video_running_time, video_utc)) = state.last_times else {
+        return Ok(Vec::new());
+    };
+    let offset = i128::from(video_utc) - i128::from(video_running_time.nseconds());
+    let utc_ns = i64::try_from(i128::from(running_time.nseconds()) + offset).unwrap_or(i64::MAX);
+    if utc_ns.abs_diff(video_utc) > MAX_AUDIO_DISTANCE_NS {
+        return Err(AudioRefusal::OffTimeline { utc_ns, video_utc });
+    }
+    let Some(publisher) = state.publisher.as_mut() else {
+        return Ok(Vec::new());
+    };
+    publisher
+        .push_audio(track, AudioFrame { utc_ns, data })
+        .map_err(AudioRefusal::Publish)
 }
 
 /// The frame rate of the video caps.
@@ -394,6 +424,10 @@ impl HlsDashSink {
 
     fn on_sample(&self, appsink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
         let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+        self.on_video_sample(sample)
+    }
+
+    fn on_video_sample(&self, sample: gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> {
         let Some(buffer) = sample.buffer_owned() else {
             return Ok(gst::FlowSuccess::Ok);
         };
@@ -458,7 +492,7 @@ impl HlsDashSink {
                     .filter(|name| state.audio.get(*name).is_none_or(|a| a.config.is_none()))
                     .cloned()
                     .collect();
-                if !missing.is_empty() && waited < wait_limit {
+                if !missing.is_empty() && waited < wait_limit && !state.audio_wait_over {
                     // The audio's caps are still on their way: hold the frame (bounded by the
                     // wait) and package it once they are here. The encoder must still start
                     // the next segment with a keyframe.
@@ -561,26 +595,25 @@ impl HlsDashSink {
         }
         let last_times = state.last_times;
         // Audio that arrived before the packager started, now that its instants are known.
-        if let Some(offset) = utc_offset(last_times) {
-            let State {
-                publisher, audio, ..
-            } = &mut *state;
-            for stream in audio.values_mut() {
-                let Some(track) = stream.track else {
-                    stream.queue.clear();
-                    continue;
+        let mut off_timeline = None;
+        let names: Vec<String> = state.audio.keys().cloned().collect();
+        for name in names {
+            let Some(stream) = state.audio.get_mut(&name) else {
+                continue;
+            };
+            let queue = std::mem::take(&mut stream.queue);
+            let Some(track) = stream.track else {
+                continue;
+            };
+            for (running_time, data) in queue {
+                let Ok(events) = &mut result else {
+                    break;
                 };
-                while let Some((running_time, data)) = stream.queue.pop_front() {
-                    let (Ok(events), Some(publisher)) = (&mut result, publisher.as_mut()) else {
-                        break;
-                    };
-                    let frame = AudioFrame {
-                        utc_ns: audio_instant(running_time, offset),
-                        data,
-                    };
-                    match publisher.push_audio(track, frame) {
-                        Ok(more) => events.extend(more),
-                        Err(error) => result = Err(error),
+                match place_audio(&mut state, track, running_time, data) {
+                    Ok(more) => events.extend(more),
+                    Err(AudioRefusal::Publish(error)) => result = Err(error),
+                    Err(AudioRefusal::OffTimeline { utc_ns, video_utc }) => {
+                        off_timeline = Some((name.clone(), utc_ns, video_utc));
                     }
                 }
             }
@@ -609,7 +642,30 @@ impl HlsDashSink {
             }
         }
         drop(state);
+        if let Some((name, utc_ns, video_utc)) = off_timeline {
+            self.warn_off_timeline(&name, utc_ns, video_utc);
+        }
         self.handle_result(result, last_times)
+    }
+
+    /// Warns (once) that an audio pad's frames are not on the video's timeline.
+    fn warn_off_timeline(&self, name: &str, utc_ns: i64, video_utc: i64) {
+        let first = !std::mem::replace(&mut lock(&self.state).warned_audio_distance, true);
+        if first {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "The audio of {} is not on the video's timeline; it is dropped",
+                    name
+                ),
+                [
+                    "an audio frame maps to {} while the video is at {}: audio and video must share the pipeline's running time (timecodeparse timeline=keep, the default, leaves the video's; timeline=timecode moves only the video)",
+                    format_rfc3339_nanos(utc_ns),
+                    format_rfc3339_nanos(video_utc)
+                ]
+            );
+        }
     }
 
     /// Hands one video sample to the running publisher.
@@ -838,19 +894,15 @@ impl HlsDashSink {
             return Ok(gst::FlowSuccess::Ok);
         };
         let last_times = state.last_times;
-        let Some(offset) = utc_offset(last_times) else {
-            return Ok(gst::FlowSuccess::Ok);
+        let result = match place_audio(&mut state, track, running_time, data) {
+            Ok(events) => Ok(events),
+            Err(AudioRefusal::Publish(error)) => Err(error),
+            Err(AudioRefusal::OffTimeline { utc_ns, video_utc }) => {
+                drop(state);
+                self.warn_off_timeline(name, utc_ns, video_utc);
+                return Ok(gst::FlowSuccess::Ok);
+            }
         };
-        let Some(publisher) = state.publisher.as_mut() else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let result = publisher.push_audio(
-            track,
-            AudioFrame {
-                utc_ns: audio_instant(running_time, offset),
-                data,
-            },
-        );
         drop(state);
         self.handle_result(result, last_times)
     }
@@ -885,6 +937,15 @@ impl HlsDashSink {
 
     fn on_eos(&self) {
         let mut state = lock(&self.state);
+        if state.publisher.is_none()
+            && let Some(last) = state.held_video.pop_back()
+        {
+            // The video ended while waiting for the audio's caps: package what is held.
+            state.audio_wait_over = true;
+            drop(state);
+            let _ = self.on_video_sample(last);
+            state = lock(&self.state);
+        }
         state.video_eos = true;
         if self.all_inputs_ended(&state) {
             drop(state);
