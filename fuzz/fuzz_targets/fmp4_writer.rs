@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The CMAF and MPEG-TS writers on arbitrary input: a decoder configuration record (parsed for
 //! the RFC 6381 codec string and, for TS, its parameter sets) and samples. Selector bit 0: H.264 / H.265; bits 1..: keyframe pattern.
-//! First chunk: the record; further chunks: samples.
+//! First chunk: the record; further chunks: samples. The record is also read as an AAC
+//! AudioSpecificConfig and, when it is one, written as an audio init segment.
 //!
 //! Checks: no panic; every box the writer emits has a size that tiles its parent exactly; the
-//! codec string uses RFC 6381 characters only; a TS segment is whole 188-byte packets.
+//! codec strings use RFC 6381 characters only; an accepted AAC config has a usable rate and
+//! frame length; a TS segment is whole 188-byte packets.
 #![no_main]
 
+use gstlockstep::packaging::aac::AudioSpecificConfig;
 use gstlockstep::packaging::fmp4::{
-    Sample, VideoCodec, VideoTrack, init_segment, media_segment, rfc6381_codec,
+    AudioTrack, Sample, VideoCodec, VideoTrack, audio_init_segment, init_segment, media_segment,
+    rfc6381_codec,
 };
 use gstlockstep::packaging::ts;
 use libfuzzer_sys::fuzz_target;
@@ -46,6 +50,17 @@ fuzz_target!(|data: &[u8]| {
     let record = chunks.next().unwrap_or(&[]).to_vec();
     if let Ok(text) = rfc6381_codec(codec, &record) {
         assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+    }
+    if let Ok(config) = AudioSpecificConfig::parse(&record) {
+        assert!(config.sampling_rate > 0 && matches!(config.frame_length, 960 | 1024));
+        assert!(config.codec_string().chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+        let audio = AudioTrack {
+            config,
+            bandwidth: u32::from(selector) * 1000,
+        };
+        if let Ok(init) = audio_init_segment(&audio) {
+            assert!(tiles(&init));
+        }
     }
     let track = VideoTrack {
         codec,
