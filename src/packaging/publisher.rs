@@ -228,6 +228,30 @@ impl TrackFiles {
         }
     }
 
+    /// After a restart: the entries of the previous run's index for the segments it listed
+    /// (`written`, restored from its playlist) whose files are still there.
+    fn restore_index(&mut self, dir: &Path, duration: impl Fn(u32) -> Option<ExactSeconds>) {
+        let Some(storage) = &mut self.storage else {
+            return;
+        };
+        let Some(previous) = std::fs::read_to_string(dir.join(&self.storage_name))
+            .ok()
+            .and_then(|text| StorageIndex::read_segments(&text, duration))
+        else {
+            return;
+        };
+        for segment in previous {
+            if self
+                .written
+                .iter()
+                .any(|(k, name)| *k == segment.k && *name == segment.name)
+                && dir.join(&segment.name).is_file()
+            {
+                storage.insert(segment);
+            }
+        }
+    }
+
     fn record(&mut self, k: i64, name: String, stored: impl FnOnce() -> StoredSegment) {
         if let Some(storage) = &mut self.storage {
             storage.insert(stored());
@@ -363,6 +387,10 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
                     segment_name(&template, &input.id, &grid, rate, fact.k)?,
                 ));
             }
+            let length = u128::from(input.track.config.frame_length);
+            files.restore_index(&config.dir, |frames| {
+                ExactSeconds::new(u128::from(frames) * length, u128::from(rate))
+            });
         }
         Ok(AudioOutput {
             codec_string: input.track.config.codec_string(),
@@ -718,6 +746,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 )?,
             ));
         }
+        video_files.restore_index(&config.dir, |_| None);
         let mut dash_facts: VecDeque<SegmentFact> = restored.into_iter().collect();
         if let PlaylistType::Live { window } = config.playlist_type {
             while dash_facts.len() > window as usize {
@@ -1520,7 +1549,8 @@ mod tests {
             once.push(frame(i, i % 25 == 0)).unwrap();
             let events = second.push(frame(i, i % 25 == 0)).unwrap();
             if !published(&events).is_empty() {
-                for name in [MEDIA_PLAYLIST, MPD] {
+                // The restarted packager's index still holds what it stored before.
+                for name in [MEDIA_PLAYLIST, MPD, STORAGE_INDEX] {
                     assert_eq!(
                         std::fs::read_to_string(dir_once.join(name)).unwrap(),
                         std::fs::read_to_string(dir_twice.join(name)).unwrap(),

@@ -157,6 +157,58 @@ impl StorageIndex {
         self.segments.values()
     }
 
+    /// The segments of an index this module rendered (a previous run's `storage.json`), so a
+    /// restarted packager keeps them listed. `duration` gives an entry's duration from its
+    /// frame count when it is not whole video frames (audio). `None` when the text is not such
+    /// an index; entries with an escaped string are skipped (names and labels never need one).
+    pub fn read_segments(
+        text: &str,
+        duration: impl Fn(u32) -> Option<ExactSeconds>,
+    ) -> Option<Vec<StoredSegment>> {
+        if !text.contains(&format!("\"format\": {}", json_string(FORMAT))) {
+            return None;
+        }
+        let mut segments = Vec::new();
+        let mut fields: BTreeMap<String, String> = BTreeMap::new();
+        for raw in text.lines() {
+            let line = raw.trim();
+            if line.starts_with('}') && !fields.is_empty() {
+                let entry = std::mem::take(&mut fields);
+                let text_field = |key: &str| {
+                    let value = entry.get(key)?;
+                    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
+                    (!inner.contains('\\')).then(|| inner.to_owned())
+                };
+                let number = |key: &str| entry.get(key)?.parse::<i64>().ok();
+                let parsed = (|| {
+                    let frames = u32::try_from(number("frames")?).ok()?;
+                    Some(StoredSegment {
+                        name: text_field("name")?,
+                        k: number("k")?,
+                        first_timecode: text_field("first_timecode")?,
+                        last_timecode: text_field("last_timecode")?,
+                        first_frame_utc_ns: number("first_frame_utc_ns")?,
+                        last_frame_utc_ns: number("last_frame_utc_ns")?,
+                        frames,
+                        duration: duration(frames),
+                        size_bytes: u64::try_from(number("size_bytes")?).ok()?,
+                        sha256: text_field("sha256")?,
+                    })
+                })();
+                segments.extend(parsed);
+                continue;
+            }
+            // `"key": value,` inside a segment object (six spaces of indentation).
+            if raw.starts_with("      \"")
+                && let Some((key, value)) = line.split_once("\": ")
+                && let Some(key) = key.strip_prefix('"')
+            {
+                fields.insert(key.to_owned(), value.trim_end_matches(',').to_owned());
+            }
+        }
+        Some(segments)
+    }
+
     /// The JSON text.
     pub fn render(&self) -> String {
         let rate = self.grid.rate();
@@ -319,6 +371,25 @@ mod tests {
         let empty = StorageIndex::new("v0", grid);
         let json: serde_json::Value = serde_json::from_str(&empty.render()).unwrap();
         assert_eq!(json["segments"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn segments_read_back_from_the_rendered_index() {
+        let grid = Grid::new(FrameRate::new(30000, 1001).unwrap(), 60).unwrap();
+        let mut index = StorageIndex::new("v0", grid);
+        for k in [819_374_300, 819_374_301] {
+            index.insert(segment(k, format!("payload {k}").as_bytes()));
+        }
+        let read = StorageIndex::read_segments(&index.render(), |_| None).unwrap();
+        assert_eq!(read, index.segments().cloned().collect::<Vec<_>>());
+        let mut again = StorageIndex::new("v0", grid);
+        for segment in read {
+            again.insert(segment);
+        }
+        assert_eq!(again.render(), index.render());
+        assert_eq!(StorageIndex::read_segments("{}", |_| None), None);
+        let empty = StorageIndex::new("v0", grid).render();
+        assert_eq!(StorageIndex::read_segments(&empty, |_| None), Some(vec![]));
     }
 
     #[test]
