@@ -1642,3 +1642,66 @@ fn a_stalled_audio_branch_does_not_stop_publication() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `segment-naming=time`: files named by their start on the epoch timeline (90 kHz video,
+/// 48 kHz audio), a `$Time$` SegmentTemplate over the SegmentTimeline, and both players play
+/// it; without `segment-timeline` it is a configuration error naming the fix.
+#[test]
+fn segments_named_by_time_play() {
+    let dir = out_dir("time-names");
+    let written = run(
+        &source_with_audio(
+            "10:00:00:00",
+            150,
+            &sink_props(
+                &dir,
+                "playlist-type=vod max-files=0 segment-naming=time segment-timeline=true",
+            ),
+        ),
+        false,
+    );
+    assert_eq!(written.error, None);
+    for (name, t) in [("video", K0 * 90_000), ("audio_0", K0 * 48_000)] {
+        assert!(
+            dir.join(format!("{name}_{t}.m4s")).is_file(),
+            "{name}_{t}.m4s"
+        );
+    }
+    let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+    assert_schema_valid(&mpd);
+    assert!(
+        mpd.contains("media=\"$RepresentationID$_$Time$.m4s\""),
+        "{mpd}"
+    );
+    for (player, playlist) in [("hls", "index.m3u8"), ("dash", "")] {
+        let result = play_in_chromium_from(&dir, player, 2, playlist);
+        assert_eq!(
+            result["errors"],
+            serde_json::json!([]),
+            "{player}: {result}"
+        );
+        assert!(
+            result["played"].as_f64().unwrap() >= 2.0,
+            "{player}: {result}"
+        );
+    }
+    let bad = out_dir("time-names-bad");
+    let refused = run(
+        &format!(
+            "{} ! {}",
+            source("10:00:00:00", 10),
+            sink_props(&bad, "segment-naming=time")
+        ),
+        false,
+    );
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("segment-timeline=true")),
+        "{:?}",
+        refused.error
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&bad);
+}

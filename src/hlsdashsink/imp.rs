@@ -12,7 +12,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat};
+use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat, HlsDashSinkSegmentNaming};
 use crate::packaging::aac::AudioSpecificConfig;
 use crate::packaging::dash::UtcTiming;
 use crate::packaging::fmp4::{AudioTrack, VideoCodec, VideoTrack};
@@ -73,6 +73,7 @@ struct Settings {
     segment_timeline: bool,
     bandwidth: u32,
     audio_bandwidth: u32,
+    segment_naming: HlsDashSinkSegmentNaming,
 }
 
 impl Default for Settings {
@@ -93,6 +94,7 @@ impl Default for Settings {
             segment_timeline: false,
             bandwidth: 0,
             audio_bandwidth: DEFAULT_AUDIO_BANDWIDTH,
+            segment_naming: HlsDashSinkSegmentNaming::Number,
         }
     }
 }
@@ -418,6 +420,7 @@ impl HlsDashSink {
                 HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
             },
             audio,
+            name_by_time: settings.segment_naming == HlsDashSinkSegmentNaming::Time,
         };
         Publisher::new(config).map_err(|e| e.to_string())
     }
@@ -1136,6 +1139,26 @@ impl HlsDashSink {
         if settings.segment_frames == 0 && settings.segment_duration == 0 {
             return Err("segment-duration is 0".into());
         }
+        if settings.segment_naming == HlsDashSinkSegmentNaming::Time
+            && settings.dash
+            && !settings.segment_timeline
+        {
+            return Err(
+                "segment-naming=time with DASH needs segment-timeline=true ($Time$ \
+                        addresses the segments of a SegmentTimeline); set it, or use \
+                        segment-naming=number, or dash=false"
+                    .into(),
+            );
+        }
+        if settings.segment_format == HlsDashSinkSegmentFormat::Ts
+            && !lock(&self.audio_branches).is_empty()
+        {
+            return Err(
+                "audio pads need segment-format=cmaf (the MPEG-TS writer carries \
+                        video only); release them or use segment-format=cmaf"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -1264,6 +1287,11 @@ impl ObjectImpl for HlsDashSink {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("segment-naming", HlsDashSinkSegmentNaming::Number)
+                    .nick("Segment naming")
+                    .blurb("Media segment names: number (<representation>_<k>.m4s, DASH $Number$) or time (<representation>_<t>.m4s with t the segment's start in the track's timescale, DASH $Time$; needs segment-timeline=true with dash). Both are functions of the timecode")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("segment-timeline")
                     .nick("Segment timeline")
                     .blurb("List DASH segments in a SegmentTimeline (S@t on the epoch media timeline) instead of SegmentTemplate@duration alone")
@@ -1326,6 +1354,9 @@ impl ObjectImpl for HlsDashSink {
             "segment-timeline" => {
                 settings.segment_timeline = value.get().expect("type checked upstream")
             }
+            "segment-naming" => {
+                settings.segment_naming = value.get().expect("type checked upstream")
+            }
             "bandwidth" => settings.bandwidth = value.get().expect("type checked upstream"),
             "audio-bandwidth" => {
                 settings.audio_bandwidth = value.get().expect("type checked upstream")
@@ -1350,6 +1381,7 @@ impl ObjectImpl for HlsDashSink {
             "utc-timing-scheme" => settings.utc_timing_scheme.to_value(),
             "storage-manifest" => settings.storage_manifest.to_value(),
             "segment-timeline" => settings.segment_timeline.to_value(),
+            "segment-naming" => settings.segment_naming.to_value(),
             "bandwidth" => settings.bandwidth.to_value(),
             "audio-bandwidth" => settings.audio_bandwidth.to_value(),
             _ => unimplemented!(),

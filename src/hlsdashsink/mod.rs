@@ -59,6 +59,23 @@ pub enum HlsDashSinkSegmentFormat {
     Ts = 1,
 }
 
+/// How media segments are named.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstHlsDashSinkSegmentNaming")]
+pub enum HlsDashSinkSegmentNaming {
+    #[enum_value(
+        name = "Number: <representation>_<k>.m4s ($Number$ = k, the segment's index on the epoch grid)",
+        nick = "number"
+    )]
+    Number = 0,
+    #[enum_value(
+        name = "Time: <representation>_<t>.m4s ($Time$ = the segment's start on the epoch timeline in the track's timescale; DASH needs segment-timeline=true)",
+        nick = "time"
+    )]
+    Time = 1,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

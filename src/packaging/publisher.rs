@@ -45,6 +45,11 @@ pub const VIDEO_REPRESENTATION: &str = "video";
 pub const SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.m4s";
 /// MPEG-TS segment names.
 pub const TS_SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Number$.ts";
+/// Media segment names by media time (`$Time$` = the segment's start on the epoch timeline in
+/// the track's timescale, a function of k).
+pub const TIME_SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Time$.m4s";
+/// MPEG-TS segment names by media time.
+pub const TIME_TS_SEGMENT_TEMPLATE: &str = "$RepresentationID$_$Time$.ts";
 
 /// The segment container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,14 +60,6 @@ pub enum SegmentFormat {
     Ts,
 }
 
-impl SegmentFormat {
-    fn template(self) -> &'static str {
-        match self {
-            SegmentFormat::Cmaf => SEGMENT_TEMPLATE,
-            SegmentFormat::Ts => TS_SEGMENT_TEMPLATE,
-        }
-    }
-}
 /// The HLS media playlist of the video track.
 pub const MEDIA_PLAYLIST: &str = "video.m3u8";
 /// The HLS multivariant playlist.
@@ -123,6 +120,20 @@ pub struct PublisherConfig {
     pub format: SegmentFormat,
     /// AAC tracks (CMAF only): each an HLS audio rendition and a DASH audio representation.
     pub audio: Vec<AudioInput>,
+    /// Name segments by `$Time$` instead of `$Number$` (DASH then needs the SegmentTimeline).
+    pub name_by_time: bool,
+}
+
+impl PublisherConfig {
+    /// The media segment name template.
+    pub fn segment_template(&self) -> &'static str {
+        match (self.format, self.name_by_time) {
+            (SegmentFormat::Cmaf, false) => SEGMENT_TEMPLATE,
+            (SegmentFormat::Cmaf, true) => TIME_SEGMENT_TEMPLATE,
+            (SegmentFormat::Ts, false) => TS_SEGMENT_TEMPLATE,
+            (SegmentFormat::Ts, true) => TIME_TS_SEGMENT_TEMPLATE,
+        }
+    }
 }
 
 /// One AAC track to package beside the video.
@@ -368,6 +379,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
         let hls = if config.hls {
             let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, &input.id)?;
             hls_config.timescale = rate;
+            hls_config.segment_template = NameTemplate::new(config.segment_template())?;
             Some(window(
                 hls_config,
                 previous.as_ref(),
@@ -376,7 +388,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
         } else {
             None
         };
-        let template = NameTemplate::new(SEGMENT_TEMPLATE)?;
+        let template = NameTemplate::new(config.segment_template())?;
         let mut files = TrackFiles::new(&input.id, grid, config.storage_index);
         let mut last_published_k = None;
         if let Some((point, facts)) = &previous {
@@ -671,8 +683,8 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         let previous = read_previous(&config, MEDIA_PLAYLIST);
         let hls = if config.hls {
             let mut hls_config = HlsConfig::cmaf(grid, config.playlist_type, VIDEO_REPRESENTATION)?;
+            hls_config.segment_template = NameTemplate::new(config.segment_template())?;
             if config.format == SegmentFormat::Ts {
-                hls_config.segment_template = NameTemplate::new(TS_SEGMENT_TEMPLATE)?;
                 hls_config.init_template = None;
             }
             Some(window(
@@ -701,6 +713,15 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 _ => u32::MAX,
             };
             dash.segment_timeline = config.segment_timeline;
+            if config.name_by_time && !config.segment_timeline {
+                return Err(PublishError::Config(
+                    "segment-naming=time with DASH needs segment-timeline=true (ISO/IEC \
+                     23009-1: $Time$ addresses the segments of a SegmentTimeline); set it, or \
+                     use segment-naming=number, or dash=false"
+                        .into(),
+                ));
+            }
+            dash.media_template = NameTemplate::new(config.segment_template())?;
             dash.audio = config
                 .audio
                 .iter()
@@ -733,7 +754,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             Some((point, facts)) => (Some(point.last_k), facts),
             None => (None, Vec::new()),
         };
-        let template = NameTemplate::new(config.format.template())?;
+        let template = NameTemplate::new(config.segment_template())?;
         for fact in &restored {
             video_files.written.push_back((
                 fact.k,
@@ -785,7 +806,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
 
     /// The name of segment k's file.
     pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
-        let template = NameTemplate::new(self.config.format.template())?;
+        let template = NameTemplate::new(self.config.segment_template())?;
         Ok(segment_name(
             &template,
             VIDEO_REPRESENTATION,
@@ -1347,6 +1368,7 @@ mod tests {
             bandwidth: 1_000_000,
             format: SegmentFormat::Cmaf,
             audio: Vec::new(),
+            name_by_time: false,
         }
     }
 
@@ -1750,6 +1772,46 @@ mod tests {
         odd.audio[0].track.config =
             crate::packaging::aac::AudioSpecificConfig::parse(&[0x12, 0x10]).unwrap();
         assert!(error(odd).contains("44100 Hz"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `$Time$` names: the segment's start on the epoch timeline in the track's timescale (90 kHz
+    /// video, 48 kHz audio), in the files, the playlists and the MPD's SegmentTimeline.
+    #[test]
+    fn segments_named_by_time() {
+        let dir = dir("time");
+        let mut config = audio_config(&dir);
+        config.name_by_time = true;
+        let mut publisher = Publisher::new(config.clone()).unwrap();
+        for j in 0..110 {
+            publisher.push_audio(0, aac(j, 0)).unwrap();
+        }
+        for i in 0..50 {
+            publisher.push(frame(i, i % 25 == 0)).unwrap();
+        }
+        let video_t = K0 * 90_000;
+        let audio_t = K0 * 48_000;
+        assert!(dir.join(format!("video_{video_t}.m4s")).is_file());
+        assert!(dir.join(format!("audio_0_{audio_t}.m4s")).is_file());
+        let playlist = std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap();
+        assert!(
+            playlist.contains(&format!("\nvideo_{}.m4s\n", video_t + 90_000)),
+            "{playlist}"
+        );
+        let audio = std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap();
+        assert!(
+            audio.contains(&format!("\naudio_0_{}.m4s\n", audio_t + 48_000)),
+            "{audio}"
+        );
+        let mpd = std::fs::read_to_string(dir.join(MPD)).unwrap();
+        crate::packaging::dash::tests::assert_schema_valid(&mpd);
+        assert!(
+            mpd.contains("media=\"$RepresentationID$_$Time$.m4s\""),
+            "{mpd}"
+        );
+        config.segment_timeline = false;
+        let error = Publisher::<Vec<u8>>::new(config).err().unwrap().to_string();
+        assert!(error.contains("segment-timeline=true"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
