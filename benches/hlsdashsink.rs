@@ -9,7 +9,10 @@
 //! - `hlsdashsink` (HLS + DASH, CMAF, 1 s segments, window 5),
 //! - `hlsdashsink segment-format=ts dash=false` (HLS, MPEG-TS: the same output as hlssink2),
 //! - `h264parse ! hlssink2` (MPEG-TS, target-duration 1, window 5),
-//! - `h264parse ! dashsink muxer=mp4 dynamic=true` (target-duration 1).
+//! - `h264parse ! dashsink muxer=mp4 dynamic=true` (target-duration 1);
+//! - and with 48 kHz stereo AAC (avenc_aac, 128 kbit/s, pre-encoded too, timestamped on the
+//!   video's timeline): `hlsdashsink` with an `audio_0` pad (HLS+DASH, CMAF, an audio
+//!   rendition) against `hlssink2` with its `audio` pad (MPEG-TS, audio muxed in).
 //!
 //! Measured:
 //! - CPU per frame: process user+system time (getrusage) for the whole input pushed as fast as
@@ -44,6 +47,39 @@ fn cpu_ns() -> u64 {
     };
     let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
     ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
+/// 60 s (or the smoke run's length) of pre-encoded AAC: caps and frames, PTS from `start_ns`
+/// on (the video's timeline: running time = UTC).
+fn encode_audio(seconds: u64, start_ns: u64) -> (gst::Caps, Vec<gst::Buffer>) {
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc num-buffers={} samplesperbuffer=1024 ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! aacparse ! \
+         audio/mpeg,stream-format=raw ! appsink name=out sync=false",
+        seconds * 48_000 / 1024
+    ))
+    .expect("audio encoder pipeline")
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let appsink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut caps = None;
+    let mut buffers = Vec::new();
+    while let Ok(sample) = appsink.pull_sample() {
+        caps = sample.caps_owned();
+        let mut buffer = sample.buffer_owned().unwrap();
+        let pts = buffer.pts().map_or(0, |p| p.nseconds());
+        buffer
+            .make_mut()
+            .set_pts(gst::ClockTime::from_nseconds(start_ns + pts));
+        buffers.push(buffer);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (caps.expect("audio caps"), buffers)
 }
 
 /// The pre-encoded input: caps and buffers (PTS = UTC ns, metas attached).
@@ -81,6 +117,8 @@ enum Candidate {
     HlsDashSinkTs,
     HlsSink2,
     DashSink,
+    HlsDashSinkAudio,
+    HlsSink2Audio,
 }
 
 impl Candidate {
@@ -90,7 +128,13 @@ impl Candidate {
             Candidate::HlsDashSinkTs => "hlsdashsink (HLS, TS)",
             Candidate::HlsSink2 => "hlssink2 (HLS, TS)",
             Candidate::DashSink => "dashsink (DASH, mp4)",
+            Candidate::HlsDashSinkAudio => "hlsdashsink + AAC (CMAF)",
+            Candidate::HlsSink2Audio => "hlssink2 + AAC (TS)",
         }
+    }
+
+    fn with_audio(self) -> bool {
+        matches!(self, Candidate::HlsDashSinkAudio | Candidate::HlsSink2Audio)
     }
 
     fn launch(self, dir: &Path) -> String {
@@ -115,6 +159,18 @@ impl Candidate {
                  mpd-root-path={dir} mpd-filename=manifest.mpd muxer=mp4 dynamic=true \
                  target-duration=1"
             ),
+            Candidate::HlsDashSinkAudio => format!(
+                "appsrc name=src format=time max-bytes=0 ! hlsdashsink name=sink location={dir} \
+                 segment-duration=1000000000 playlist-length=5 max-files=10 bandwidth=1600000 \
+                 audio-bandwidth=128000 \
+                 appsrc name=asrc format=time max-bytes=0 ! sink.audio_0"
+            ),
+            Candidate::HlsSink2Audio => format!(
+                "appsrc name=src format=time max-bytes=0 ! h264parse ! hlssink2 name=sink \
+                 location={dir}/segment%05d.ts playlist-location={dir}/playlist.m3u8 \
+                 target-duration=1 playlist-length=5 max-files=10 \
+                 appsrc name=asrc format=time max-bytes=0 ! aacparse ! sink.audio"
+            ),
         }
     }
 
@@ -122,9 +178,9 @@ impl Candidate {
     fn manifest(self, dir: &Path) -> PathBuf {
         match self {
             // Written last of the two manifests.
-            Candidate::HlsDashSink => dir.join("manifest.mpd"),
+            Candidate::HlsDashSink | Candidate::HlsDashSinkAudio => dir.join("manifest.mpd"),
             Candidate::HlsDashSinkTs => dir.join("video.m3u8"),
-            Candidate::HlsSink2 => dir.join("playlist.m3u8"),
+            Candidate::HlsSink2 | Candidate::HlsSink2Audio => dir.join("playlist.m3u8"),
             Candidate::DashSink => dir.join("manifest.mpd"),
         }
     }
@@ -150,22 +206,72 @@ struct Result {
     stalled: bool,
 }
 
-fn start(sink: Candidate, dir: &Path, caps: &gst::Caps) -> (gst::Pipeline, gst_app::AppSrc) {
+/// The input: video, and audio for the candidates that take it.
+struct Input {
+    caps: gst::Caps,
+    buffers: Vec<gst::Buffer>,
+    audio_caps: gst::Caps,
+    audio: Vec<gst::Buffer>,
+}
+
+/// A running candidate: the pipeline, its video source and (with audio) its audio source, with
+/// the index of the next audio frame to push.
+struct Running {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    audio_src: Option<gst_app::AppSrc>,
+    next_audio: usize,
+}
+
+impl Running {
+    /// Pushes video frame `i`, after the audio frames that start before its end (so a
+    /// segment's audio is complete when its last video frame arrives, as in a live stream).
+    fn push(&mut self, input: &Input, i: usize) -> bool {
+        if let Some(audio_src) = &self.audio_src {
+            let end = input.buffers[i].pts().map_or(0, |p| p.nseconds()) + FRAME_NS;
+            while let Some(frame) = input.audio.get(self.next_audio) {
+                if frame.pts().map_or(0, |p| p.nseconds()) >= end {
+                    break;
+                }
+                let _ = audio_src.push_buffer(frame.clone());
+                self.next_audio += 1;
+            }
+        }
+        self.appsrc.push_buffer(input.buffers[i].clone()).is_ok()
+    }
+}
+
+fn start(sink: Candidate, dir: &Path, input: &Input) -> Running {
     let pipeline = gst::parse::launch(&sink.launch(dir))
         .expect("sink pipeline")
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let appsrc = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    appsrc.set_caps(Some(caps));
+    let source = |name: &str, caps: &gst::Caps| {
+        let appsrc = pipeline
+            .by_name(name)?
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        appsrc.set_caps(Some(caps));
+        Some(appsrc)
+    };
+    let appsrc = source("src", &input.caps).expect("a video appsrc");
+    let audio_src = source("asrc", &input.audio_caps);
     pipeline.set_state(gst::State::Playing).unwrap();
-    (pipeline, appsrc)
+    Running {
+        pipeline,
+        appsrc,
+        audio_src,
+        next_audio: 0,
+    }
 }
 
-fn finish(pipeline: &gst::Pipeline, appsrc: &gst_app::AppSrc) -> Option<String> {
+fn finish(running: &Running) -> Option<String> {
+    let Running {
+        pipeline, appsrc, ..
+    } = running;
+    if let Some(audio_src) = &running.audio_src {
+        let _ = audio_src.end_of_stream();
+    }
     let _ = appsrc.end_of_stream();
     let message = pipeline.bus().unwrap().timed_pop_filtered(
         gst::ClockTime::from_seconds(30),
@@ -180,7 +286,8 @@ fn finish(pipeline: &gst::Pipeline, appsrc: &gst_app::AppSrc) -> Option<String> 
     }
 }
 
-fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result {
+fn measure(sink: Candidate, input: &Input) -> Result {
+    let buffers = &input.buffers;
     eprintln!("measuring {}", sink.name());
     let mut result = Result {
         cpu_ns_per_frame: Vec::new(),
@@ -191,14 +298,14 @@ fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result
     // CPU: as fast as the sink takes it.
     for round in 0..3 {
         let dir = fresh_dir(&format!("cpu{round}"));
-        let (pipeline, appsrc) = start(sink, &dir, caps);
+        let mut running = start(sink, &dir, input);
         let before = cpu_ns();
-        for buffer in buffers {
-            if appsrc.push_buffer(buffer.clone()).is_err() {
+        for i in 0..buffers.len() {
+            if !running.push(input, i) {
                 break;
             }
         }
-        if let Some(error) = finish(&pipeline, &appsrc) {
+        if let Some(error) = finish(&running) {
             result.error = Some(error);
         }
         result
@@ -210,7 +317,7 @@ fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result
     // Latency: idle pipeline at every boundary, live timing after the last frame.
     let dir = fresh_dir("latency");
     let manifest = sink.manifest(&dir);
-    let (pipeline, appsrc) = start(sink, &dir, caps);
+    let mut running = start(sink, &dir, input);
     let mut i = 0;
     let mut timeouts = 0;
     while i < buffers.len() {
@@ -221,19 +328,23 @@ fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result
         }
         let last_of_segment = i % FRAMES_PER_SEGMENT == FRAMES_PER_SEGMENT - 1;
         if !last_of_segment || i < FRAMES_PER_SEGMENT {
-            let _ = appsrc.push_buffer(buffers[i].clone());
+            running.push(input, i);
             i += 1;
             continue;
         }
         // Let the backlog drain so only this frame is in flight.
         let draining = Instant::now();
-        while appsrc.current_level_buffers() > 0 && draining.elapsed() < Duration::from_secs(5) {
+        let backlog = |r: &Running| {
+            r.appsrc.current_level_buffers()
+                + r.audio_src.as_ref().map_or(0, |a| a.current_level_buffers())
+        };
+        while backlog(&running) > 0 && draining.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_micros(200));
         }
         std::thread::sleep(Duration::from_millis(5));
         let before = stamp(&manifest);
         let pushed = Instant::now();
-        let _ = appsrc.push_buffer(buffers[i].clone());
+        running.push(input, i);
         i += 1;
         let mut next_pushed = false;
         loop {
@@ -246,7 +357,7 @@ fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result
             let waited = pushed.elapsed();
             if !next_pushed && waited >= Duration::from_nanos(FRAME_NS) && i < buffers.len() {
                 // The next frame (a keyframe) arrives one frame period later, as live.
-                let _ = appsrc.push_buffer(buffers[i].clone());
+                running.push(input, i);
                 i += 1;
                 next_pushed = true;
             }
@@ -257,7 +368,7 @@ fn measure(sink: Candidate, caps: &gst::Caps, buffers: &[gst::Buffer]) -> Result
             std::thread::sleep(Duration::from_micros(50));
         }
     }
-    if let Some(error) = finish(&pipeline, &appsrc) {
+    if let Some(error) = finish(&running) {
         result.error.get_or_insert(error);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -288,24 +399,45 @@ fn main() {
     );
     let (caps, buffers) = encode(frames);
     assert_eq!(buffers.len(), frames, "encoded every frame");
+    let start_ns = buffers[0].pts().expect("timestamped video").nseconds();
+    let (audio_caps, audio) = encode_audio(frames as u64 * FRAME_NS / 1_000_000_000, start_ns);
+    let input = Input {
+        caps,
+        buffers,
+        audio_caps,
+        audio,
+    };
     let sinks: &[Candidate] = if full {
         &[
             Candidate::HlsDashSink,
             Candidate::HlsDashSinkTs,
             Candidate::HlsSink2,
             Candidate::DashSink,
+            Candidate::HlsDashSinkAudio,
+            Candidate::HlsSink2Audio,
         ]
     } else {
-        &[Candidate::HlsDashSink, Candidate::HlsSink2]
+        &[
+            Candidate::HlsDashSink,
+            Candidate::HlsSink2,
+            Candidate::HlsDashSinkAudio,
+            Candidate::HlsSink2Audio,
+        ]
     };
     let results: Vec<(Candidate, Result)> = sinks
         .iter()
-        .map(|&sink| (sink, measure(sink, &caps, &buffers)))
+        .map(|&sink| (sink, measure(sink, &input)))
         .collect();
-    let reference = results
-        .iter()
-        .find(|(sink, _)| matches!(sink, Candidate::HlsSink2))
-        .map_or(f64::NAN, |(_, r)| percentile(&r.cpu_ns_per_frame, 0.5));
+    // Each candidate against hlssink2 with the same input (with or without audio).
+    let reference = |audio: bool| {
+        results
+            .iter()
+            .find(|(sink, _)| {
+                matches!(sink, Candidate::HlsSink2 | Candidate::HlsSink2Audio)
+                    && sink.with_audio() == audio
+            })
+            .map_or(f64::NAN, |(_, r)| percentile(&r.cpu_ns_per_frame, 0.5))
+    };
     println!(
         "{:<30} {:>12} {:>14} {:>9} {:>12} {:>12} {:>9}",
         "sink",
@@ -323,7 +455,7 @@ fn main() {
             sink.name(),
             cpu / 1000.0,
             cpu * 90_000.0 / 1e9,
-            cpu / reference,
+            cpu / reference(sink.with_audio()),
             percentile(&result.latencies_ms, 0.5),
             percentile(&result.latencies_ms, 0.99),
             result.latencies_ms.len(),
