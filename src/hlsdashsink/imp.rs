@@ -1445,12 +1445,14 @@ impl ElementImpl for HlsDashSink {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "HLS + DASH sink on the timecode's epoch grid",
-                "Sink/Muxer/Video",
+                "Sink/Muxer/Video/Audio",
                 "Writes CMAF segments cut on the epoch grid of the frames' timecode (UTC from the \
                  timestamp/x-unix meta of timecodeparse), an HLS media playlist with \
                  EXT-X-PROGRAM-DATE-TIME on every segment, a multivariant playlist and a DASH MPD \
                  anchored at the Unix epoch: segment names, numbers and manifests are functions of \
-                 the timecode, identical on redundant packagers",
+                 the timecode, identical on redundant packagers. Request pads audio_%u take AAC \
+                 (sharing the video's running time), cut on the same boundaries: one HLS audio \
+                 rendition and one DASH audio representation each",
                 "lockstep developers",
             )
         });

@@ -14,6 +14,7 @@
 //! - [`output`]: safe name templates and atomic file replacement.
 //! - [`publisher`]: frames in, segments and manifests on disk (what the element runs).
 //! - [`fmp4`]: the CMAF / fragmented MP4 init and media segments, as deterministic bytes.
+//! - [`aac`]: the AAC AudioSpecificConfig of an audio track.
 
 pub mod aac;
 pub mod dash;

@@ -1,6 +1,7 @@
-//! The publisher: frames in (UTC instant, keyframe flag, access unit), files out — CMAF
-//! segments cut on the epoch grid, the HLS media and multivariant playlists, the DASH MPD and
-//! the storage index, each written atomically into one directory. No GStreamer types: the
+//! The publisher: frames in (UTC instant, keyframe flag, access unit; AAC frames of optional
+//! audio tracks), files out — CMAF segments cut on the epoch grid, the HLS media and
+//! multivariant playlists, the DASH MPD and the storage indexes, each written atomically into
+//! one directory. No GStreamer types: the
 //! `hlsdashsink` element feeds it from its streaming thread, the benchmark and tests directly.
 //!
 //! # Cutting
@@ -23,6 +24,14 @@
 //! (0 without B-frames), so composition offsets are never negative (players and demuxers shift
 //! negative ones) and decode times are continuous across segments. `tfdt`, `S@t` and
 //! `$Number$` are thus functions of the timecode and of the encoder's frame order.
+//!
+//! # Audio
+//!
+//! Each AAC track is cut on the same boundaries in samples (see `AudioOutput`). The manifests
+//! for k are written once the video segment k is written and every audio track finished k
+//! (or ended, or was reported stalled); an audio playlist lists the k the video lists whose
+//! audio segment was written, with the video's facts, so it too is a function of the
+//! timecode.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
