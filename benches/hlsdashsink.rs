@@ -31,6 +31,10 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::cpu_ns;
+
 const FRAMES: usize = 1_500;
 /// Under `cargo test --all-targets` (no `--bench` argument) a smoke run: few frames, no
 /// dashsink (it stalls for its 30 s EOS timeout on every run).
@@ -38,29 +42,12 @@ const SMOKE_FRAMES: usize = 100;
 const FRAME_NS: u64 = 40_000_000;
 const FRAMES_PER_SEGMENT: usize = 25;
 
-fn cpu_ns() -> u64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-    ns(usage.ru_utime) + ns(usage.ru_stime)
-}
-
-/// 60 s (or the smoke run's length) of pre-encoded AAC: caps and frames, PTS from `start_ns`
-/// on (the video's timeline: running time = UTC).
-fn encode_audio(seconds: u64, start_ns: u64) -> (gst::Caps, Vec<gst::Buffer>) {
-    let pipeline = gst::parse::launch(&format!(
-        "audiotestsrc num-buffers={} samplesperbuffer=1024 ! \
-         audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! aacparse ! \
-         audio/mpeg,stream-format=raw ! appsink name=out sync=false",
-        seconds * 48_000 / 1024
-    ))
-    .expect("audio encoder pipeline")
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+/// Runs `launch` (ending in `appsink name=out`) to its end and keeps the caps and buffers.
+fn collect(launch: &str) -> (gst::Caps, Vec<gst::Buffer>) {
+    let pipeline = gst::parse::launch(launch)
+        .expect("encoder pipeline")
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let appsink = pipeline
         .by_name("out")
         .unwrap()
@@ -71,20 +58,33 @@ fn encode_audio(seconds: u64, start_ns: u64) -> (gst::Caps, Vec<gst::Buffer>) {
     let mut buffers = Vec::new();
     while let Ok(sample) = appsink.pull_sample() {
         caps = sample.caps_owned();
-        let mut buffer = sample.buffer_owned().unwrap();
+        buffers.push(sample.buffer_owned().unwrap());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (caps.expect("caps"), buffers)
+}
+
+/// 60 s (or the smoke run's length) of pre-encoded AAC: caps and frames, PTS from `start_ns`
+/// on (the video's timeline: running time = UTC).
+fn encode_audio(seconds: u64, start_ns: u64) -> (gst::Caps, Vec<gst::Buffer>) {
+    let (caps, mut buffers) = collect(&format!(
+        "audiotestsrc num-buffers={} samplesperbuffer=1024 ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! aacparse ! \
+         audio/mpeg,stream-format=raw ! appsink name=out sync=false",
+        seconds * 48_000 / 1024
+    ));
+    for buffer in &mut buffers {
         let pts = buffer.pts().map_or(0, |p| p.nseconds());
         buffer
             .make_mut()
             .set_pts(gst::ClockTime::from_nseconds(start_ns + pts));
-        buffers.push(buffer);
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-    (caps.expect("audio caps"), buffers)
+    (caps, buffers)
 }
 
 /// The pre-encoded input: caps and buffers (PTS = UTC ns, metas attached).
 fn encode(frames: usize) -> (gst::Caps, Vec<gst::Buffer>) {
-    let pipeline = gst::parse::launch(&format!(
+    collect(&format!(
         "videotestsrc num-buffers={frames} pattern=ball ! \
          video/x-raw,format=I420,width=640,height=360,framerate=25/1 ! \
          timecodestamper set-internal-timecode=10:00:00:00 ! \
@@ -92,23 +92,6 @@ fn encode(frames: usize) -> (gst::Caps, Vec<gst::Buffer>) {
          x264enc speed-preset=ultrafast tune=zerolatency key-int-max=25 bitrate=1500 ! \
          video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false"
     ))
-    .expect("encoder pipeline")
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let appsink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut caps = None;
-    let mut buffers = Vec::with_capacity(frames);
-    while let Ok(sample) = appsink.pull_sample() {
-        caps = sample.caps_owned();
-        buffers.push(sample.buffer_owned().unwrap());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    (caps.expect("caps"), buffers)
 }
 
 #[derive(Clone, Copy)]
@@ -336,7 +319,9 @@ fn measure(sink: Candidate, input: &Input) -> Result {
         let draining = Instant::now();
         let backlog = |r: &Running| {
             r.appsrc.current_level_buffers()
-                + r.audio_src.as_ref().map_or(0, |a| a.current_level_buffers())
+                + r.audio_src
+                    .as_ref()
+                    .map_or(0, |a| a.current_level_buffers())
         };
         while backlog(&running) > 0 && draining.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_micros(200));

@@ -320,6 +320,17 @@ fn ffprobe_frames(path: &Path) -> Vec<(f64, bool)> {
         .collect()
 }
 
+/// The files `names` are byte-identical in both directories.
+fn assert_same_files(dir_a: &Path, dir_b: &Path, names: impl IntoIterator<Item = String>) {
+    for name in names {
+        assert_eq!(
+            std::fs::read(dir_a.join(&name)).unwrap(),
+            std::fs::read(dir_b.join(&name)).unwrap(),
+            "{name} byte-identical"
+        );
+    }
+}
+
 fn sink_props(dir: &Path, extra: &str) -> String {
     format!(
         "hlsdashsink name=sink location={} segment-duration=1000000000 playlist-length=3 {extra}",
@@ -555,21 +566,16 @@ fn redundant_packagers_write_identical_output() {
             );
         }
     }
-    for k in K0 + 3..K0 + 8 {
-        let name = format!("video_{k}.m4s");
-        assert_eq!(
-            std::fs::read(dir_a.join(&name)).unwrap(),
-            std::fs::read(dir_b.join(&name)).unwrap(),
-            "{name} byte-identical"
-        );
-    }
-    for name in ["video.m3u8", "manifest.mpd", "index.m3u8", "video_init.mp4"] {
-        assert_eq!(
-            std::fs::read(dir_a.join(name)).unwrap(),
-            std::fs::read(dir_b.join(name)).unwrap(),
-            "final {name}"
-        );
-    }
+    assert_same_files(
+        &dir_a,
+        &dir_b,
+        (K0 + 3..K0 + 8).map(|k| format!("video_{k}.m4s")),
+    );
+    assert_same_files(
+        &dir_a,
+        &dir_b,
+        ["video.m3u8", "manifest.mpd", "index.m3u8", "video_init.mp4"].map(String::from),
+    );
     // The storage indexes agree on every segment both hold.
     let index = |dir: &Path| -> BTreeMap<i64, String> {
         let json: serde_json::Value =
@@ -1093,14 +1099,11 @@ fn two_encoder_branches_of_one_source_match() {
         !snapshots.contains_key(&("b".to_owned(), K0 + 2)),
         "B skipped K0+2"
     );
-    for k in K0 + 3..K0 + 8 {
-        let name = format!("video_{k}.m4s");
-        assert_eq!(
-            std::fs::read(dir_a.join(&name)).unwrap(),
-            std::fs::read(dir_b.join(&name)).unwrap(),
-            "{name}"
-        );
-    }
+    assert_same_files(
+        &dir_a,
+        &dir_b,
+        (K0 + 3..K0 + 8).map(|k| format!("video_{k}.m4s")),
+    );
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }
@@ -1142,8 +1145,20 @@ fn h265_segments_decode() {
 /// seconds.
 #[test]
 fn live_stream_plays_in_hls_js_and_dash_js() {
+    live_playback(false);
+}
+
+/// The live test with AAC audio on `audio_0` (the video on the pipeline's running time,
+/// `timeline=keep`, shared with the audio): both players play the live presentation with its
+/// audio track and decode audio.
+#[test]
+fn live_stream_with_audio_plays_in_hls_js_and_dash_js() {
+    live_playback(true);
+}
+
+fn live_playback(audio: bool) {
     init();
-    let dir = out_dir("live-players");
+    let dir = out_dir(if audio { "live-audio" } else { "live-players" });
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -1158,17 +1173,29 @@ fn live_stream_plays_in_hls_js_and_dash_js() {
     let launch = format!(
         "videotestsrc is-live=true pattern=ball ! \
          video/x-raw,format=I420,width=320,height=180,framerate=25/1 ! \
-         timecodeparse first-timecode={first_timecode} timeline=timecode ! \
+         timecodeparse first-timecode={first_timecode} timeline={} ! \
          x264enc speed-preset=ultrafast tune=zerolatency bitrate=500 ! \
-         hlsdashsink location={} segment-duration=1000000000 playlist-length=6 \
-         utc-timing=/time",
-        dir.display()
+         hlsdashsink name=sink location={} segment-duration=1000000000 playlist-length=6 \
+         utc-timing=/time {}",
+        if audio { "keep" } else { "timecode" },
+        dir.display(),
+        if audio {
+            "audiotestsrc is-live=true samplesperbuffer=1024 ! \
+             audio/x-raw,rate=48000,channels=2 ! avenc_aac ! sink.audio_0"
+        } else {
+            ""
+        }
     );
     let mut child = spawn_gst_launch(&launch, &plugin_dir());
     // Enough segments for dash.js's suggested presentation delay (3 s) behind the live edge.
     std::thread::sleep(std::time::Duration::from_secs(6));
     let dash = play_in_chromium(&dir, "dash", 2);
-    let hls = play_in_chromium(&dir, "hls", 2);
+    let hls = play_in_chromium_from(
+        &dir,
+        "hls",
+        2,
+        if audio { "index.m3u8" } else { "video.m3u8" },
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let until = std::time::SystemTime::now()
@@ -1189,6 +1216,13 @@ fn live_stream_plays_in_hls_js_and_dash_js() {
             result["frames"].as_u64().unwrap() >= 30,
             "{player}: {result}"
         );
+        if audio {
+            assert_eq!(result["audioTracks"], 1, "{player}: {result}");
+            assert!(
+                result["audioBytes"].as_u64().unwrap() > 0,
+                "{player} decodes the audio: {result}"
+            );
+        }
     }
     let media_time = dash["currentTime"].as_f64().unwrap();
     assert!(
@@ -1515,13 +1549,11 @@ fn redundant_packagers_with_audio_write_identical_manifests() {
         "B's audio skips K0+2 too"
     );
     assert_same_updates(&a, &b, K0 + 5..K0 + 8);
-    for name in ["index.m3u8", "video.m3u8", "audio_0.m3u8", "manifest.mpd"] {
-        assert_eq!(
-            std::fs::read(dir_a.join(name)).unwrap(),
-            std::fs::read(dir_b.join(name)).unwrap(),
-            "final {name}"
-        );
-    }
+    assert_same_files(
+        &dir_a,
+        &dir_b,
+        ["index.m3u8", "video.m3u8", "audio_0.m3u8", "manifest.mpd"].map(String::from),
+    );
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }

@@ -223,6 +223,12 @@ fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
         .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
 }
 
+/// The running time of a sample's buffer (its PTS in the sample's segment).
+fn running_time_of(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<gst::ClockTime> {
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    segment.to_running_time(buffer.pts()?)
+}
+
 /// Why an audio frame was not packaged.
 enum AudioRefusal {
     Publish(PublishError),
@@ -499,11 +505,7 @@ impl HlsDashSink {
                     // The audio's caps are still on their way: hold the frame (bounded by the
                     // wait) and package it once they are here. The encoder must still start
                     // the next segment with a keyframe.
-                    let running_time = sample
-                        .segment()
-                        .and_then(|s| s.downcast_ref::<gst::ClockTime>())
-                        .zip(buffer.pts())
-                        .and_then(|(segment, pts)| segment.to_running_time(pts));
+                    let running_time = running_time_of(&sample, &buffer);
                     let next = caps_frame_rate(&caps)
                         .and_then(|rate| settings.grid(rate).ok())
                         .map(|grid| grid.segment_of(utc_ns).saturating_add(1))
@@ -683,12 +685,7 @@ impl HlsDashSink {
         let Some(utc_ns) = frame_instant(&buffer) else {
             return Ok(Vec::new());
         };
-        let running_time = sample
-            .segment()
-            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
-            .zip(buffer.pts())
-            .and_then(|(segment, pts)| segment.to_running_time(pts));
-        if let Some(running_time) = running_time {
+        if let Some(running_time) = running_time_of(&sample, &buffer) {
             state.last_times = Some((running_time, utc_ns));
         }
         let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
@@ -856,12 +853,7 @@ impl HlsDashSink {
                 return Err(gst::FlowError::NotNegotiated);
             }
         }
-        let Some(running_time) = sample
-            .segment()
-            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
-            .zip(buffer.pts())
-            .and_then(|(segment, pts)| segment.to_running_time(pts))
-        else {
+        let Some(running_time) = running_time_of(&sample, &buffer) else {
             gst::debug!(
                 CAT,
                 imp = self,
