@@ -67,11 +67,17 @@ struct Run {
 /// Runs `launch` (ending in an `hlsdashsink name=sink`) to EOS or error. With
 /// `drop_eos`, the EOS is dropped at the sink's pad (a packager stopped without finishing).
 fn run(launch: &str, drop_eos: bool) -> Run {
+    run_with(launch, drop_eos, |_| {})
+}
+
+/// [`run`], with `setup` applied to the pipeline before it starts.
+fn run_with(launch: &str, drop_eos: bool, setup: impl FnOnce(&gst::Pipeline)) -> Run {
     init();
     let pipeline = gst::parse::launch(launch)
         .expect("pipeline parses")
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
+    setup(&pipeline);
     let sink = pipeline.by_name("sink").expect("an hlsdashsink named sink");
     let location = PathBuf::from(sink.property::<Option<String>>("location").unwrap());
     let result: Arc<Mutex<Run>> = Arc::default();
@@ -1736,4 +1742,51 @@ fn segments_named_by_time_play() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&bad);
+}
+
+/// A file whose audio starts late (its first AAC frame 500 ms after the whole video has been
+/// encoded): the packager holds the video, waits for the audio's caps (also at the video's
+/// EOS), and packages both — nothing lost, no warning.
+#[test]
+fn late_audio_caps_lose_nothing() {
+    let dir = out_dir("late-audio");
+    let launch = source_with_audio(
+        "10:00:00:00",
+        100,
+        &sink_props(&dir, "playlist-type=event max-files=0"),
+    )
+    .replace("audiotestsrc", "audiotestsrc name=asrc");
+    let run = run_with(&launch, false, |pipeline| {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        pipeline
+            .by_name("asrc")
+            .unwrap()
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                gst::PadProbeReturn::Ok
+            });
+    });
+    assert_eq!(run.error, None);
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    let ks = |representation: &str| -> Vec<i64> {
+        run.segments
+            .iter()
+            .filter(|s| s.get::<String>("representation").unwrap() == representation)
+            .map(|s| s.get::<i64>("k").unwrap())
+            .collect()
+    };
+    let expected: Vec<i64> = (K0..K0 + 4).collect();
+    assert_eq!(ks("video"), expected);
+    assert!(ks("audio_0").starts_with(&expected), "{:?}", ks("audio_0"));
+    let audio = parse_media(&std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap());
+    assert_eq!(audio.segments.len(), 4);
+    assert!(
+        audio.segments.iter().all(|s| s.unknown_tags.is_empty()),
+        "no gap"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

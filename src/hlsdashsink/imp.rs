@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -47,8 +47,12 @@ const DEFAULT_AUDIO_BANDWIDTH: u32 = 128_000;
 /// AAC frames an audio pad holds while the video has not started the packager yet (≈ 21 s at
 /// 48 kHz); older ones are dropped.
 const MAX_QUEUED_AUDIO_FRAMES: usize = 1000;
-/// Segments of video the packager waits for an audio pad's caps before it starts without it.
+/// Segment durations of wall-clock time the packager waits for an audio pad's caps, holding
+/// the video, before it starts without the pad. Wall-clock, not content: a file's video may
+/// run seconds of content ahead of its audio in a millisecond.
 const AUDIO_CAPS_WAIT_SEGMENTS: u64 = 2;
+/// Video frames held at most while waiting for the audio's caps.
+const MAX_HELD_VIDEO_FRAMES: usize = 2000;
 /// How far (ns) an audio frame's instant may lie from the last video frame's before it counts
 /// as on another timeline: a file may be read with the audio far ahead, but not by a day.
 const MAX_AUDIO_DISTANCE_NS: u64 = 6 * 3600 * 1_000_000_000;
@@ -156,8 +160,8 @@ struct State {
     /// Audio pads by name.
     audio: BTreeMap<String, AudioStream>,
     video_eos: bool,
-    /// UTC of the first video frame, for the wait for audio caps.
-    first_video_utc: Option<i64>,
+    /// Until when the video waits for the audio pads' caps (set by the first video frame).
+    audio_caps_deadline: Option<std::time::Instant>,
     /// Wall-clock time without audio after which an audio pad counts as stalled.
     audio_stall_after: std::time::Duration,
     /// Video samples received while waiting for the audio pads' caps.
@@ -187,6 +191,8 @@ pub struct HlsDashSink {
     appsink: gst_app::AppSink,
     parser: Mutex<Option<gst::Element>>,
     audio_branches: Mutex<Vec<AudioBranch>>,
+    /// Signalled (with `state`) when an audio pad's caps arrive.
+    audio_caps_arrived: Condvar,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -481,7 +487,6 @@ impl HlsDashSink {
             }
             return Ok(gst::FlowSuccess::Ok);
         };
-        let first_video_utc = *state.first_video_utc.get_or_insert(utc_ns);
         if state.publisher.is_none() {
             // Lock order settings → state: release state while reading the settings.
             drop(state);
@@ -492,16 +497,24 @@ impl HlsDashSink {
                 .collect();
             state = lock(&self.state);
             if state.publisher.is_none() {
-                let waited = u64::try_from(utc_ns.saturating_sub(first_video_utc)).unwrap_or(0);
-                let wait_limit = settings
-                    .segment_duration_ns(&caps)
-                    .saturating_mul(AUDIO_CAPS_WAIT_SEGMENTS);
-                let missing: Vec<String> = audio_pads
-                    .iter()
-                    .filter(|name| state.audio.get(*name).is_none_or(|a| a.config.is_none()))
-                    .cloned()
-                    .collect();
-                if !missing.is_empty() && waited < wait_limit && !state.audio_wait_over {
+                let deadline = *state.audio_caps_deadline.get_or_insert_with(|| {
+                    std::time::Instant::now()
+                        + std::time::Duration::from_nanos(
+                            settings
+                                .segment_duration_ns(&caps)
+                                .saturating_mul(AUDIO_CAPS_WAIT_SEGMENTS),
+                        )
+                });
+                if state.held_video.len() >= MAX_HELD_VIDEO_FRAMES {
+                    // A file's video far ahead: hold the video itself until the audio's caps
+                    // come (or the wait ends).
+                    state = self.wait_for_audio_caps(state, deadline);
+                }
+                let waiting = std::time::Instant::now() < deadline
+                    && state.held_video.len() < MAX_HELD_VIDEO_FRAMES
+                    && !state.audio_wait_over;
+                let missing = self.audio_pads_without_caps(&state);
+                if !missing.is_empty() && waiting {
                     // The audio's caps are still on their way: hold the frame (bounded by the
                     // wait) and package it once they are here. The encoder must still start
                     // the next segment with a keyframe.
@@ -579,7 +592,7 @@ impl HlsDashSink {
                         gst::StreamError::Format,
                         ("Packaging without audio pad(s) {}", missing.join(", ")),
                         [
-                            "no AAC caps arrived within {} segments of video; link an AAC encoder with codec_data (aacparse makes it) or release the pad",
+                            "no AAC caps arrived within {} segment durations of the first video frame; link an AAC encoder with codec_data (aacparse makes it) or release the pad",
                             AUDIO_CAPS_WAIT_SEGMENTS
                         ]
                     );
@@ -671,6 +684,34 @@ impl HlsDashSink {
                 ]
             );
         }
+    }
+
+    /// The audio pads whose caps (AudioSpecificConfig) have not arrived yet.
+    fn audio_pads_without_caps(&self, state: &State) -> Vec<String> {
+        lock(&self.audio_branches)
+            .iter()
+            .map(|branch| branch.pad.name().to_string())
+            .filter(|name| state.audio.get(name).is_none_or(|a| a.config.is_none()))
+            .collect()
+    }
+
+    /// Blocks the calling (video) thread until every audio pad has its caps or `deadline`.
+    fn wait_for_audio_caps<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        deadline: std::time::Instant,
+    ) -> MutexGuard<'a, State> {
+        while !self.audio_pads_without_caps(&state).is_empty() {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = match self.audio_caps_arrived.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        state
     }
 
     /// Hands one video sample to the running publisher.
@@ -828,7 +869,11 @@ impl HlsDashSink {
                 })
                 .and_then(|bytes| AudioSpecificConfig::parse(&bytes).map_err(|e| e.to_string()));
             let error = match parsed {
-                Ok(config) if publisher_running && stream.config.as_ref() != Some(&config) => {
+                Ok(config)
+                    if publisher_running
+                        && stream.track.is_some()
+                        && stream.config.as_ref() != Some(&config) =>
+                {
                     Some(format!(
                         "the AAC configuration of {name} changed mid-stream (now {caps}): the \
                          init segment would change under published segments; start a new \
@@ -838,6 +883,7 @@ impl HlsDashSink {
                 Ok(config) => {
                     stream.config = Some(config);
                     stream.caps = Some(caps);
+                    self.audio_caps_arrived.notify_all();
                     None
                 }
                 Err(text) => Some(format!("audio pad {name}: {text}")),
@@ -933,10 +979,17 @@ impl HlsDashSink {
     fn on_eos(&self) {
         let mut state = lock(&self.state);
         if state.publisher.is_none()
+            && !state.held_video.is_empty()
+            && let Some(deadline) = state.audio_caps_deadline
+        {
+            // The video ended while waiting for the audio's caps (a short file): wait for
+            // them until the deadline, then package what is held.
+            state = self.wait_for_audio_caps(state, deadline);
+            state.audio_wait_over = true;
+        }
+        if state.publisher.is_none()
             && let Some(last) = state.held_video.pop_back()
         {
-            // The video ended while waiting for the audio's caps: package what is held.
-            state.audio_wait_over = true;
             drop(state);
             let _ = self.on_video_sample(last);
             state = lock(&self.state);
@@ -1201,6 +1254,7 @@ impl ObjectSubclass for HlsDashSink {
             appsink,
             parser: Mutex::new(None),
             audio_branches: Mutex::new(Vec::new()),
+            audio_caps_arrived: Condvar::new(),
         }
     }
 }
