@@ -613,46 +613,56 @@ fn redundant_packagers_write_identical_output() {
 /// byte-identical to those of a packager that ran all along.
 #[test]
 fn restarted_packager_matches_again() {
-    let dir_a = out_dir("restart-a");
-    let dir_b = out_dir("restart-b");
-    let a = run(
-        &format!(
-            "{} ! {}",
-            source("10:00:00:00", 200),
-            sink_props(&dir_a, "")
-        ),
-        false,
-    );
-    let first = run(
-        &format!("{} ! {}", source("10:00:00:00", 87), sink_props(&dir_b, "")),
-        true,
-    );
-    assert!(first.eos && first.error.is_none());
-    let published: Vec<i64> = first.segments.iter().map(|s| s.get("k").unwrap()).collect();
-    assert_eq!(published, vec![K0, K0 + 1, K0 + 2]);
-    let before = parse_media(&std::fs::read_to_string(dir_b.join("video.m3u8")).unwrap());
-    assert!(!before.end_list, "stopped, not finished");
-    let second = run(
-        &format!(
-            "{} ! {}",
-            source("10:00:03:00", 125),
-            sink_props(&dir_b, "")
-        ),
-        false,
-    );
-    assert_eq!(second.error, None);
-    let mut last_sequence = before.media_sequence;
-    for k in K0 + 3..K0 + 8 {
-        for name in ["video.m3u8", "manifest.mpd"] {
-            assert_eq!(
-                a.snapshots[&(k, name.to_owned())],
-                second.snapshots[&(k, name.to_owned())],
-                "{name} after segment {k}"
-            );
+    restart(false);
+}
+
+fn restart(audio: bool) {
+    let dir_a = out_dir(if audio {
+        "restart-audio-a"
+    } else {
+        "restart-a"
+    });
+    let dir_b = out_dir(if audio {
+        "restart-audio-b"
+    } else {
+        "restart-b"
+    });
+    let launch = |start: &str, frames: u32, dir: &Path| {
+        if audio {
+            source_with_audio(start, frames, &sink_props(dir, ""))
+        } else {
+            format!("{} ! {}", source(start, frames), sink_props(dir, ""))
         }
-        let sequence = parse_media(&second.snapshots[&(k, "video.m3u8".to_owned())]).media_sequence;
-        assert!(sequence >= last_sequence, "media sequence never decreases");
-        last_sequence = sequence;
+    };
+    let a = run(&launch("10:00:00:00", 200, &dir_a), false);
+    let first = run(&launch("10:00:00:00", 87, &dir_b), true);
+    assert!(first.eos, "{:?}", first.error);
+    assert_eq!(first.error, None);
+    let published: Vec<i64> = first
+        .segments
+        .iter()
+        .filter(|s| s.get::<String>("representation").unwrap() == "video")
+        .map(|s| s.get("k").unwrap())
+        .collect();
+    assert_eq!(published, vec![K0, K0 + 1, K0 + 2]);
+    let playlist = if audio { "audio_0.m3u8" } else { "video.m3u8" };
+    let before = parse_media(&std::fs::read_to_string(dir_b.join(playlist)).unwrap());
+    assert!(!before.end_list, "stopped, not finished");
+    let second = run(&launch("10:00:03:00", 125, &dir_b), false);
+    assert_eq!(second.error, None);
+    let names: &[&str] = if audio {
+        &["video.m3u8", "audio_0.m3u8", "manifest.mpd"]
+    } else {
+        &["video.m3u8", "manifest.mpd"]
+    };
+    assert_same_updates(&a, &second, K0 + 3..K0 + 8, names);
+    let mut last_sequence = before.media_sequence;
+    for ((_, name), text) in &second.snapshots {
+        if name == playlist {
+            let sequence = parse_media(text).media_sequence;
+            assert!(sequence >= last_sequence, "media sequence never decreases");
+            last_sequence = sequence;
+        }
     }
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
@@ -1498,12 +1508,12 @@ fn aac_audio_is_packaged_beside_the_video_and_plays() {
 }
 
 /// With audio, the manifests wait for the audio of a segment, so one update may list several
-/// new segments: every update both packagers wrote for a k in `ks` is identical, and both
-/// wrote the one for the last k.
-fn assert_same_updates(a: &Run, b: &Run, ks: std::ops::Range<i64>) {
+/// new segments: every update of `names` both packagers wrote for a k in `ks` is identical,
+/// and both wrote the one for the last k.
+fn assert_same_updates(a: &Run, b: &Run, ks: std::ops::Range<i64>, names: &[&str]) {
     let last = ks.end - 1;
     for k in ks {
-        for name in ["video.m3u8", "audio_0.m3u8", "manifest.mpd"] {
+        for &name in names {
             let key = (k, name.to_owned());
             match (a.snapshots.get(&key), b.snapshots.get(&key)) {
                 (Some(x), Some(y)) => assert_eq!(x, y, "{name} after segment {k}"),
@@ -1554,7 +1564,12 @@ fn redundant_packagers_with_audio_write_identical_manifests() {
         Some(&(K0 + 3)),
         "B's audio skips K0+2 too"
     );
-    assert_same_updates(&a, &b, K0 + 5..K0 + 8);
+    assert_same_updates(
+        &a,
+        &b,
+        K0 + 5..K0 + 8,
+        &["video.m3u8", "audio_0.m3u8", "manifest.mpd"],
+    );
     assert_same_files(
         &dir_a,
         &dir_b,
@@ -1569,36 +1584,7 @@ fn redundant_packagers_with_audio_write_identical_manifests() {
 /// after the restart all its manifests match those of a packager that ran all along.
 #[test]
 fn restarted_packager_with_audio_matches_again() {
-    let dir_a = out_dir("restart-audio-a");
-    let dir_b = out_dir("restart-audio-b");
-    let a = run(
-        &source_with_audio("10:00:00:00", 200, &sink_props(&dir_a, "")),
-        false,
-    );
-    let first = run(
-        &source_with_audio("10:00:00:00", 87, &sink_props(&dir_b, "")),
-        true,
-    );
-    assert!(first.eos, "{:?}", first.error);
-    assert_eq!(first.error, None);
-    let before = parse_media(&std::fs::read_to_string(dir_b.join("audio_0.m3u8")).unwrap());
-    assert!(!before.end_list, "stopped, not finished");
-    let second = run(
-        &source_with_audio("10:00:03:00", 125, &sink_props(&dir_b, "")),
-        false,
-    );
-    assert_eq!(second.error, None);
-    assert_same_updates(&a, &second, K0 + 3..K0 + 8);
-    let mut last_sequence = before.media_sequence;
-    for ((_, name), text) in &second.snapshots {
-        if name == "audio_0.m3u8" {
-            let sequence = parse_media(text).media_sequence;
-            assert!(sequence >= last_sequence, "media sequence never decreases");
-            last_sequence = sequence;
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir_a);
-    let _ = std::fs::remove_dir_all(&dir_b);
+    restart(true);
 }
 
 /// A live audio branch that stops delivering (its frames are dropped from 2 s on, no EOS):
