@@ -78,6 +78,7 @@ struct Settings {
     bandwidth: u32,
     audio_bandwidth: u32,
     segment_naming: HlsDashSinkSegmentNaming,
+    discontinuity_on_jump: bool,
 }
 
 impl Default for Settings {
@@ -99,6 +100,7 @@ impl Default for Settings {
             bandwidth: 0,
             audio_bandwidth: DEFAULT_AUDIO_BANDWIDTH,
             segment_naming: HlsDashSinkSegmentNaming::Number,
+            discontinuity_on_jump: false,
         }
     }
 }
@@ -433,6 +435,7 @@ impl HlsDashSink {
             },
             audio,
             name_by_time: settings.segment_naming == HlsDashSinkSegmentNaming::Time,
+            discontinuity_on_jump: settings.discontinuity_on_jump,
         };
         Publisher::new(config).map_err(|e| e.to_string())
     }
@@ -1084,11 +1087,36 @@ impl HlsDashSink {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Format,
-                        ("The timecode went backwards; the frame is dropped"),
+                        ("The timecode went backwards; frames are dropped until it passes the last one published"),
                         [
-                            "frame at {} after {}",
+                            "frame at {} after {}: its segment is already published (segment numbers never decrease); a repeated frame, or a timecode set back upstream",
                             format_rfc3339_nanos(utc_ns),
                             format_rfc3339_nanos(last_utc_ns)
+                        ]
+                    );
+                }
+                Event::CutShort {
+                    k,
+                    frames,
+                    next_utc_ns,
+                    discontinuity,
+                } => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        (
+                            "The timecode jumped forward: segment {} ends after {} frames",
+                            k,
+                            frames
+                        ),
+                        [
+                            "the next frame is at {} (a timecode jump upstream, or lost frames); the missing segments are listed as EXT-X-GAP{}",
+                            format_rfc3339_nanos(next_utc_ns),
+                            if discontinuity {
+                                " and the next published segment carries EXT-X-DISCONTINUITY"
+                            } else {
+                                ""
+                            }
                         ]
                     );
                 }
@@ -1338,6 +1366,12 @@ impl ObjectImpl for HlsDashSink {
                     .blurb("Media segment names: number (<representation>_<k>.m4s, DASH $Number$) or time (<representation>_<t>.m4s with t the segment's start in the track's timescale, DASH $Time$; needs segment-timeline=true with dash). Both are functions of the timecode")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("discontinuity-on-jump")
+                    .nick("Discontinuity on jump")
+                    .blurb("HLS: put EXT-X-DISCONTINUITY before the first segment after one that a forward timecode jump (or lost frames) cut short, and count it in EXT-X-DISCONTINUITY-SEQUENCE. Redundant packagers agree when all of them saw the jump; one started after it counts one fewer for good. Off (default): a jump shows as a short segment and EXT-X-GAP segments only, and the discontinuity sequence stays 0")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("segment-timeline")
                     .nick("Segment timeline")
                     .blurb("List DASH segments in a SegmentTimeline (S@t on the epoch media timeline) instead of SegmentTemplate@duration alone")
@@ -1403,6 +1437,9 @@ impl ObjectImpl for HlsDashSink {
             "segment-naming" => {
                 settings.segment_naming = value.get().expect("type checked upstream")
             }
+            "discontinuity-on-jump" => {
+                settings.discontinuity_on_jump = value.get().expect("type checked upstream")
+            }
             "bandwidth" => settings.bandwidth = value.get().expect("type checked upstream"),
             "audio-bandwidth" => {
                 settings.audio_bandwidth = value.get().expect("type checked upstream")
@@ -1428,6 +1465,7 @@ impl ObjectImpl for HlsDashSink {
             "storage-manifest" => settings.storage_manifest.to_value(),
             "segment-timeline" => settings.segment_timeline.to_value(),
             "segment-naming" => settings.segment_naming.to_value(),
+            "discontinuity-on-jump" => settings.discontinuity_on_jump.to_value(),
             "bandwidth" => settings.bandwidth.to_value(),
             "audio-bandwidth" => settings.audio_bandwidth.to_value(),
             _ => unimplemented!(),

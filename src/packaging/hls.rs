@@ -4,8 +4,10 @@
 //! # The rules, chosen so redundant packagers agree byte for byte
 //!
 //! - **Window.** A pure function of (last complete k, configuration, segment facts): the listed
-//!   segments are `k_first ..= k_last` with `k_first = max(k_last − W + 1, k of the first fact)`
-//!   for a live playlist (W = `window`), the first fact for event and vod. Every k in between is
+//!   segments are `k_first ..= k_last` with `k_first` the k of the first fact in
+//!   `k_last − W + 1 ..= k_last` for a live playlist (W = `window`; `k_last − W + 1` when the
+//!   window holds no fact), the first fact for event and vod. Missing segments at the head of a
+//!   live window are not listed, so what a packager held before the window never matters. Every k in between is
 //!   listed: a fact as a media segment, a missing one as an EXT-X-GAP segment (bis §4.4.4.7)
 //!   of nominal duration D. Two packagers that hold the same facts for the window print the same
 //!   text; one that started later prints a shorter window until it has seen W segments.
@@ -454,11 +456,25 @@ impl HlsWindow {
         let config = &self.config;
         let grid = &config.grid;
         let first_fact = self.facts.keys().next().copied().ok_or(HlsError::Empty)?;
+        if last_complete_k < first_fact {
+            return Err(HlsError::Fact(format!(
+                "last complete segment {last_complete_k} precedes the first known segment \
+                 {first_fact}"
+            )));
+        }
         let first = match config.playlist_type {
-            PlaylistType::Live { window } => last_complete_k
-                .saturating_sub(i64::from(window))
-                .saturating_add(1)
-                .max(first_fact),
+            PlaylistType::Live { window } => {
+                let start = last_complete_k
+                    .saturating_sub(i64::from(window))
+                    .saturating_add(1);
+                // The first segment written within the window, not the first fact held: a
+                // restarted packager still holds the first fact it restored, its peer pruned
+                // it, and both must list the same window.
+                self.facts
+                    .range(start..=last_complete_k)
+                    .next()
+                    .map_or(start, |(&k, _)| k)
+            }
             PlaylistType::Event | PlaylistType::Vod => first_fact,
         };
         if last_complete_k < first {

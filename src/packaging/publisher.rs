@@ -131,6 +131,10 @@ pub struct PublisherConfig {
     pub audio: Vec<AudioInput>,
     /// Name segments by `$Time$` instead of `$Number$` (DASH then needs the SegmentTimeline).
     pub name_by_time: bool,
+    /// HLS: an EXT-X-DISCONTINUITY before the first segment written after one that a jump of
+    /// the frames' instants cut short (see [`Publisher::push`]); off, such jumps show as
+    /// EXT-X-GAP segments only and the discontinuity sequence stays 0.
+    pub discontinuity_on_jump: bool,
 }
 
 impl PublisherConfig {
@@ -202,8 +206,19 @@ pub enum Event {
     KeyframeWanted { utc_ns: i64, k: i64 },
     /// A segment's first frame was not a keyframe: the segment is not written.
     NotKeyframe { k: i64, utc_ns: i64 },
-    /// A frame at or before the previous one (a backward timecode jump) was dropped.
+    /// A frame at or before the previous one (a backward timecode jump, or a repeated frame)
+    /// was dropped. Reported for the first frame of a run of dropped frames only: a timecode
+    /// set back by an hour drops an hour of frames, and one report says it.
     Backward { utc_ns: i64, last_utc_ns: i64 },
+    /// Segment k was closed after `frames` of its frames because a frame of a later segment
+    /// came (at `next_utc_ns`) before its last ones: a forward timecode jump, or lost frames.
+    /// `discontinuity`: the next segment written starts a new discontinuity domain.
+    CutShort {
+        k: i64,
+        frames: u32,
+        next_utc_ns: i64,
+        discontinuity: bool,
+    },
     /// A segment file was written.
     Segment(PublishedSegment),
     /// The manifests were rewritten (names relative to the directory), listing up to `k`.
@@ -358,6 +373,8 @@ struct AudioOutput<D> {
     /// it until it sends again.
     stalled: bool,
     init_written: bool,
+    /// The video fact of a k this track does not list had a discontinuity flag.
+    discontinuity_pending: bool,
 }
 
 impl<D: AsRef<[u8]>> AudioOutput<D> {
@@ -432,6 +449,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
             ended: false,
             stalled: false,
             init_written: false,
+            discontinuity_pending: false,
         })
     }
 
@@ -614,6 +632,11 @@ pub struct Publisher<D> {
     skipping: Option<i64>,
     last_index: Option<(i64, i64)>,
     last_published_k: Option<i64>,
+    /// A jump cut the last written segment short: the next one written starts a new
+    /// discontinuity domain (with [`PublisherConfig::discontinuity_on_jump`]).
+    discontinuity_pending: bool,
+    /// Frames are being dropped as backward (reported once per run).
+    dropping_backward: bool,
     keyframe_requested_k: Option<i64>,
     multivariant_written: bool,
     init_written: bool,
@@ -797,6 +820,8 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             skipping: None,
             last_index: None,
             last_published_k,
+            discontinuity_pending: false,
+            dropping_backward: false,
             keyframe_requested_k: None,
             multivariant_written: false,
             init_written: false,
@@ -847,20 +872,42 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         {
             // Within an open segment, B-frames come back in presentation time; anything
             // else at or before the last frame is a backward jump.
-            events.push(Event::Backward {
-                utc_ns: frame.utc_ns,
-                last_utc_ns: last_utc,
-            });
+            if !std::mem::replace(&mut self.dropping_backward, true) {
+                events.push(Event::Backward {
+                    utc_ns: frame.utc_ns,
+                    last_utc_ns: last_utc,
+                });
+            }
             return Ok(events);
         }
         if self.last_index.is_none_or(|(last_n, _)| n > last_n) {
             self.last_index = Some((n, frame.utc_ns));
+            self.dropping_backward = false;
         }
         if let Some(open) = &self.open
             && open.k != k
         {
-            // A frame of a later segment closes an incomplete one early.
+            // A frame of a later segment closes an incomplete one early. When the frames at its
+            // end never came (a forward timecode jump, or frames lost), its EXTINF no longer
+            // leads to the next segment's instant: the playlist's timestamp sequence jumps.
+            let grid_last = grid
+                .first_frame_of_segment(open.k.saturating_add(1))
+                .saturating_sub(1);
+            let cut_short = (open.last.0 < grid_last).then(|| {
+                let span = open.last.0.saturating_sub(open.first.0).saturating_add(1);
+                (open.k, u32::try_from(span).unwrap_or(u32::MAX))
+            });
             self.close(&mut events)?;
+            if let Some((short_k, frames)) = cut_short {
+                let discontinuity = self.config.discontinuity_on_jump;
+                self.discontinuity_pending |= discontinuity;
+                events.push(Event::CutShort {
+                    k: short_k,
+                    frames,
+                    next_utc_ns: frame.utc_ns,
+                    discontinuity,
+                });
+            }
         }
         if self.skipping.is_some_and(|skipped| skipped != k) {
             self.skipping = None;
@@ -913,12 +960,15 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         };
         let position = grid.position_in_segment(frame.utc_ns) as usize;
         if open.seen.get(position).copied().unwrap_or(true) {
-            events.push(Event::Backward {
-                utc_ns: frame.utc_ns,
-                last_utc_ns: self.last_index.map_or(frame.utc_ns, |(_, utc)| utc),
-            });
+            if !std::mem::replace(&mut self.dropping_backward, true) {
+                events.push(Event::Backward {
+                    utc_ns: frame.utc_ns,
+                    last_utc_ns: self.last_index.map_or(frame.utc_ns, |(_, utc)| utc),
+                });
+            }
             return Ok(events);
         }
+        self.dropping_backward = false;
         open.seen[position] = true;
         if n < open.first.0 {
             open.first = (n, frame.utc_ns, frame.timecode.clone());
@@ -1091,7 +1141,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             k: open.k,
             first_frame_utc_ns: open.first.1,
             frames,
-            discontinuity: false,
+            discontinuity: std::mem::take(&mut self.discontinuity_pending),
         };
         let duration_ns = ExactSeconds::of_frames(u64::from(frames), grid.rate()).floor_nanos();
         self.video_files
@@ -1148,11 +1198,16 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                     audio.published.pop_first();
                 }
                 if audio.published.remove(&fact.k) {
+                    let mut audio_fact = fact;
+                    audio_fact.discontinuity |= std::mem::take(&mut audio.discontinuity_pending);
                     if let Some(hls) = &mut audio.hls {
-                        hls.add(fact)
+                        hls.add(audio_fact)
                             .map_err(|e| PublishError::Input(e.to_string()))?;
                     }
                 } else {
+                    // A discontinuity at a k this track does not list moves to its next listed
+                    // segment, so its discontinuity sequence stays the video's.
+                    audio.discontinuity_pending |= fact.discontinuity;
                     events.push(Event::AudioMissing {
                         id: audio.id.clone(),
                         k: fact.k,
@@ -1342,6 +1397,7 @@ pub fn check_directory(dir: &Path) -> Result<(), PublishError> {
 mod tests {
     use super::*;
     use crate::timecode::FrameRate;
+    use std::collections::BTreeMap;
 
     const T0: i64 = 1_767_261_600_000_000_000;
     const K0: i64 = 1_767_261_600;
@@ -1378,6 +1434,7 @@ mod tests {
             format: SegmentFormat::Cmaf,
             audio: Vec::new(),
             name_by_time: false,
+            discontinuity_on_jump: false,
         }
     }
 
@@ -1500,6 +1557,262 @@ mod tests {
             mpd.contains("<S t=\"159053544000000\" d=\"90000\"/>"),
             "{mpd}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// (media sequence number, discontinuity sequence number, gap) of every entry of a media
+    /// playlist, read with m3u8-rs: the numbers a player keys its timelines on.
+    fn sequence_numbers(text: &str) -> Vec<(u64, u64, bool)> {
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(playlist)) =
+            m3u8_rs::parse_playlist_res(text.as_bytes())
+        else {
+            panic!("not a media playlist: {text}");
+        };
+        let mut dsn = playlist.discontinuity_sequence;
+        playlist
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| {
+                if segment.discontinuity {
+                    dsn += 1;
+                }
+                let gap = segment.unknown_tags.iter().any(|t| t.tag.contains("GAP"));
+                (playlist.media_sequence + i as u64, dsn, gap)
+            })
+            .collect()
+    }
+
+    /// The media playlist after every manifest update, by the last k listed.
+    fn playlists_by_k(
+        dir: &Path,
+        name: &str,
+        publisher: &mut Publisher<Vec<u8>>,
+        frames: impl Iterator<Item = Frame<Vec<u8>>>,
+        events: &mut Vec<Event>,
+    ) -> BTreeMap<i64, String> {
+        let mut out = BTreeMap::new();
+        for frame in frames {
+            for event in publisher.push(frame).unwrap() {
+                if let Event::Manifests { k, .. } = &event {
+                    out.insert(*k, std::fs::read_to_string(dir.join(name)).unwrap());
+                }
+                events.push(event);
+            }
+        }
+        out
+    }
+
+    fn jumping_frames(range: std::ops::Range<i64>) -> impl Iterator<Item = Frame<Vec<u8>>> {
+        // Frames 30..80 never come: the timecode jumps 2 s forward inside K0+1.
+        range
+            .filter(|i| !(30..80).contains(i))
+            .map(|i| frame(i, i % 25 == 0 || i == 80))
+    }
+
+    /// With `discontinuity_on_jump`, the first segment written after one that a forward jump
+    /// cut short starts a new discontinuity domain: EXT-X-DISCONTINUITY before it while an
+    /// earlier entry is listed, then EXT-X-DISCONTINUITY-SEQUENCE 1 for good once it heads the
+    /// live window; the jump is reported. A packager restarted after the jump continues the
+    /// count and writes the same playlists again. Off, nothing but gaps (the test above).
+    #[test]
+    fn forward_jump_is_a_discontinuity_when_asked() {
+        let live = PlaylistType::Live { window: 5 };
+        let dir_a = dir("jump-disc-a");
+        let mut config_a = config(&dir_a, live);
+        config_a.discontinuity_on_jump = true;
+        let mut a = Publisher::new(config_a.clone()).unwrap();
+        let mut events = Vec::new();
+        let playlists = playlists_by_k(
+            &dir_a,
+            MEDIA_PLAYLIST,
+            &mut a,
+            jumping_frames(0..250),
+            &mut events,
+        );
+        assert_eq!(
+            published(&events),
+            vec![K0, K0 + 1, K0 + 4, K0 + 5, K0 + 6, K0 + 7, K0 + 8, K0 + 9]
+        );
+        assert!(events.contains(&Event::CutShort {
+            k: K0 + 1,
+            frames: 5,
+            next_utc_ns: T0 + 80 * FRAME,
+            discontinuity: true
+        }));
+        let k = |offset: i64| (K0 + offset) as u64;
+        // (msn, dsn, gap) per entry after each update: K0+4 opens domain 1.
+        assert_eq!(
+            sequence_numbers(&playlists[&(K0 + 1)]),
+            vec![(k(0), 0, false), (k(1), 0, false)]
+        );
+        assert_eq!(
+            sequence_numbers(&playlists[&(K0 + 4)]),
+            vec![
+                (k(0), 0, false),
+                (k(1), 0, false),
+                (k(2), 0, true),
+                (k(3), 0, true),
+                (k(4), 1, false)
+            ]
+        );
+        assert!(playlists[&(K0 + 4)].contains(&format!(
+            "#EXT-X-GAP\n#EXTINF:1.000000,\nvideo_{}.m4s\n#EXT-X-DISCONTINUITY\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:04.000Z\n#EXTINF:1.000000,\nvideo_{}.m4s\n",
+            K0 + 3,
+            K0 + 4
+        )));
+        // Once K0+4 heads the window, the count is in the header and stays.
+        for last in [K0 + 8, K0 + 9] {
+            let first = last - 4;
+            assert_eq!(
+                sequence_numbers(&playlists[&last]),
+                (first..=last)
+                    .map(|k| (k as u64, 1, false))
+                    .collect::<Vec<_>>()
+            );
+            assert!(playlists[&last].contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
+            assert!(!playlists[&last].contains("#EXT-X-DISCONTINUITY\n"));
+        }
+        // The same jump on a packager stopped after K0+5 (no EOS) and restarted at K0+6.
+        let dir_b = dir("jump-disc-b");
+        let mut config_b = config_a.clone();
+        config_b.dir = dir_b.clone();
+        let mut b = Publisher::new(config_b.clone()).unwrap();
+        let before = playlists_by_k(
+            &dir_b,
+            MEDIA_PLAYLIST,
+            &mut b,
+            jumping_frames(0..150),
+            &mut Vec::new(),
+        );
+        assert_eq!(before[&(K0 + 5)], playlists[&(K0 + 5)]);
+        drop(b);
+        let mut b = Publisher::new(config_b).unwrap();
+        let after = playlists_by_k(
+            &dir_b,
+            MEDIA_PLAYLIST,
+            &mut b,
+            jumping_frames(150..250),
+            &mut Vec::new(),
+        );
+        for k in K0 + 6..=K0 + 9 {
+            assert_eq!(after[&k], playlists[&k], "after the restart, segment {k}");
+        }
+        let _ = std::fs::remove_dir_all(&dir_a);
+        let _ = std::fs::remove_dir_all(&dir_b);
+    }
+
+    /// A packager restarted after a jump whose gaps then head the live window lists the same
+    /// window as its peer: the window starts at the first segment written within it, not at
+    /// the older segment the restarted packager read back (it listed the gaps before).
+    #[test]
+    fn restart_after_a_jump_lists_the_same_window() {
+        let live = PlaylistType::Live { window: 5 };
+        let (dir_a, dir_b) = (dir("jump-restart-a"), dir("jump-restart-b"));
+        let mut a = Publisher::new(config(&dir_a, live)).unwrap();
+        let expected = playlists_by_k(
+            &dir_a,
+            MEDIA_PLAYLIST,
+            &mut a,
+            jumping_frames(0..250),
+            &mut Vec::new(),
+        );
+        let mut b = Publisher::new(config(&dir_b, live)).unwrap();
+        playlists_by_k(
+            &dir_b,
+            MEDIA_PLAYLIST,
+            &mut b,
+            jumping_frames(0..150),
+            &mut Vec::new(),
+        );
+        drop(b);
+        let mut b = Publisher::new(config(&dir_b, live)).unwrap();
+        let after = playlists_by_k(
+            &dir_b,
+            MEDIA_PLAYLIST,
+            &mut b,
+            jumping_frames(150..250),
+            &mut Vec::new(),
+        );
+        for k in K0 + 6..=K0 + 9 {
+            assert_eq!(after[&k], expected[&k], "segment {k}");
+        }
+        assert!(expected[&(K0 + 6)].contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", K0 + 4)));
+        assert!(!expected[&(K0 + 6)].contains("DISCONTINUITY\n"));
+        let _ = std::fs::remove_dir_all(&dir_a);
+        let _ = std::fs::remove_dir_all(&dir_b);
+    }
+
+    /// The audio of the segment that opens the new discontinuity domain is missing: its
+    /// playlist moves the tag to its next listed segment, so every segment a player fetches
+    /// has the same discontinuity sequence number in the audio and the video playlist.
+    #[test]
+    fn audio_follows_the_video_discontinuity() {
+        let dir = dir("jump-disc-audio");
+        let mut config = audio_config(&dir);
+        config.playlist_type = PlaylistType::Live { window: 5 };
+        config.discontinuity_on_jump = true;
+        let mut publisher = Publisher::new(config).unwrap();
+        // AAC frames for 0 s..1.5 s and from 4.9 s on: the audio lands inside K0+4 after its
+        // own jump, so it skips K0+4 and starts again at K0+5.
+        let mut events = Vec::new();
+        let start = |j: i64| T0 + (j - 10) * 1024 * 1_000_000_000 / 48_000;
+        for j in (10..480).filter(|&j| {
+            let at = start(j);
+            at < T0 + 1_500_000_000 || at >= T0 + 4_900_000_000
+        }) {
+            events.extend(publisher.push_audio(0, aac(j, 0)).unwrap());
+        }
+        let mut video = BTreeMap::new();
+        let mut audio = BTreeMap::new();
+        for frame in jumping_frames(0..200) {
+            for event in publisher.push(frame).unwrap() {
+                if let Event::Manifests { k, .. } = &event {
+                    video.insert(
+                        *k,
+                        std::fs::read_to_string(dir.join(MEDIA_PLAYLIST)).unwrap(),
+                    );
+                    audio.insert(
+                        *k,
+                        std::fs::read_to_string(dir.join("audio_0.m3u8")).unwrap(),
+                    );
+                }
+                events.push(event);
+            }
+        }
+        assert!(events.contains(&Event::AudioMissing {
+            id: "audio_0".into(),
+            k: K0 + 4
+        }));
+        let k = |offset: i64| (K0 + offset) as u64;
+        let video_entries = sequence_numbers(&video[&(K0 + 5)]);
+        let audio_entries = sequence_numbers(&audio[&(K0 + 5)]);
+        assert_eq!(
+            video_entries[3..],
+            [(k(4), 1, false), (k(5), 1, false)],
+            "{}",
+            video[&(K0 + 5)]
+        );
+        assert_eq!(
+            audio_entries[3..],
+            [(k(4), 0, true), (k(5), 1, false)],
+            "{}",
+            audio[&(K0 + 5)]
+        );
+        for k in K0 + 4..=K0 + 7 {
+            let fetched = |text: &str| -> Vec<(u64, u64)> {
+                sequence_numbers(text)
+                    .into_iter()
+                    .filter(|(_, _, gap)| !gap)
+                    .map(|(msn, dsn, _)| (msn, dsn))
+                    .collect()
+            };
+            let (v, a) = (fetched(&video[&k]), fetched(&audio[&k]));
+            for entry in &a {
+                assert!(v.contains(entry), "after {k}: audio {a:?}, video {v:?}");
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
