@@ -616,6 +616,161 @@ fn restarted_packager_matches_again() {
     restart(false);
 }
 
+/// [`source`] whose timecode jumps `jump` frames forward from its frame `at` on, as when a
+/// router upstream cuts to a source whose timecode is ahead: a probe moves the timecode meta,
+/// and `timecodeparse resync=every-frame` follows it.
+fn jumping_source(start: &str, frames: u32) -> String {
+    source(start, frames)
+        .replace("timecodestamper ", "timecodestamper name=stamper ")
+        .replace(
+            "timecodeparse source=meta",
+            "timecodeparse source=meta resync=every-frame",
+        )
+}
+
+fn add_jump(pipeline: &gst::Pipeline, at: u32, jump: i64) {
+    let stamper = pipeline
+        .by_name("stamper")
+        .expect("the source's timecodestamper");
+    let count = std::sync::atomic::AtomicU32::new(0);
+    stamper
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let index = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if index >= at
+                && let Some(buffer) = info.buffer_mut()
+                && let Some(mut meta) = buffer.make_mut().meta_mut::<gst_video::VideoTimeCodeMeta>()
+            {
+                let mut tc = meta.tc();
+                tc.add_frames(jump);
+                meta.set_tc(tc);
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
+/// A forward timecode jump upstream (frame 30 of the source is labelled 10:00:03:05): the
+/// segment it cuts short is published with its real 5 frames and a warning, the segments
+/// it skips are EXT-X-GAP, and with `discontinuity-on-jump=true` the first segment after it
+/// carries EXT-X-DISCONTINUITY, counted in EXT-X-DISCONTINUITY-SEQUENCE once it leaves the
+/// window. The segments after the jump decode with the new timecode's instants, the MPD
+/// stays schema-valid, and a packager restarted after the jump writes the same playlists
+/// and MPD as one that ran through it.
+#[test]
+fn a_timecode_jump_is_a_discontinuity() {
+    let dir_a = out_dir("jump-a");
+    let dir_b = out_dir("jump-b");
+    let extra = "playlist-length=5 discontinuity-on-jump=true";
+    let a = run_with(
+        &format!(
+            "{} ! {}",
+            jumping_source("10:00:00:00", 200),
+            sink_props(&dir_a, extra)
+        ),
+        false,
+        |pipeline| add_jump(pipeline, 30, 50),
+    );
+    assert_eq!(a.error, None);
+    let ks: Vec<i64> = a.segments.iter().map(|s| s.get("k").unwrap()).collect();
+    assert_eq!(ks, [0, 1, 4, 5, 6, 7, 8, 9].map(|k| K0 + k));
+    let frames: Vec<u32> = a
+        .segments
+        .iter()
+        .map(|s| s.get("frames").unwrap())
+        .collect();
+    assert_eq!(frames, [25, 5, 25, 25, 25, 25, 25, 25]);
+    let jump_warnings: Vec<&String> = a
+        .warnings
+        .iter()
+        .filter(|w| w.contains("jumped forward"))
+        .collect();
+    assert_eq!(jump_warnings.len(), 1, "{:?}", a.warnings);
+    assert!(
+        jump_warnings[0].contains(&format!("segment {} ends after 5 frames", K0 + 1))
+            && jump_warnings[0].contains("EXT-X-DISCONTINUITY"),
+        "{}",
+        jump_warnings[0]
+    );
+    // After K0+4: K0, K0+1 (0.2 s), two gaps, then the new discontinuity domain.
+    let text = &a.snapshots[&(K0 + 4, "video.m3u8".to_owned())];
+    let playlist = parse_media(text);
+    assert_eq!(playlist.media_sequence, K0 as u64);
+    assert_eq!(playlist.discontinuity_sequence, 0);
+    let entries: Vec<(bool, bool, f32)> = playlist
+        .segments
+        .iter()
+        .map(|s| {
+            let gap = s.unknown_tags.iter().any(|t| t.tag.contains("GAP"));
+            (s.discontinuity, gap, s.duration)
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (false, false, 1.0),
+            (false, false, 0.2),
+            (false, true, 1.0),
+            (false, true, 1.0),
+            (true, false, 1.0)
+        ],
+        "{text}"
+    );
+    let pdt = playlist.segments[4].program_date_time.unwrap();
+    assert_eq!(pdt.timestamp_nanos_opt().unwrap(), T0_NS + 4_000_000_000);
+    assert_schema_valid(&a.snapshots[&(K0 + 4, "manifest.mpd".to_owned())]);
+    // Once K0+4 heads the window the tag is gone and the count stays in the header.
+    for k in [K0 + 8, K0 + 9] {
+        let playlist = parse_media(&a.snapshots[&(k, "video.m3u8".to_owned())]);
+        assert_eq!(playlist.media_sequence, (k - 4) as u64);
+        assert_eq!(playlist.discontinuity_sequence, 1);
+        assert!(playlist.segments.iter().all(|s| !s.discontinuity));
+    }
+    // The segments after the jump decode, every frame at the jumped timecode's instant.
+    let joined = concatenate(&dir_a, K0 + 4..K0 + 10);
+    let probed = ffprobe_frames(&joined);
+    assert_eq!(probed.len(), 150);
+    for (i, (pts, key)) in probed.iter().enumerate() {
+        let expected = (T0_NS / 1_000_000_000) as f64 + 4.0 + i as f64 * 0.04;
+        assert!(
+            (pts - expected).abs() < 1e-3,
+            "frame {i}: {pts} vs {expected}"
+        );
+        assert_eq!(*key, i % 25 == 0, "frame {i}: keyframes open segments only");
+    }
+    let (decoded, pts) = decoded_frames(&joined);
+    assert_eq!(decoded, 150, "GStreamer decodes every frame");
+    assert!(pts.windows(2).all(|w| w[1] == w[0] + 40_000_000), "{pts:?}");
+    // B ran through the jump, was stopped without EOS inside K0+6 and restarted at K0+6.
+    let first = run_with(
+        &format!(
+            "{} ! {}",
+            jumping_source("10:00:00:00", 120),
+            sink_props(&dir_b, extra)
+        ),
+        true,
+        |pipeline| add_jump(pipeline, 30, 50),
+    );
+    assert_eq!(first.error, None);
+    let second = run(
+        &format!(
+            "{} ! {}",
+            source("10:00:06:00", 100),
+            sink_props(&dir_b, extra)
+        ),
+        false,
+    );
+    assert_eq!(second.error, None);
+    assert_same_updates(
+        &a,
+        &second,
+        K0 + 6..K0 + 10,
+        &["video.m3u8", "manifest.mpd"],
+    );
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
+
 fn restart(audio: bool) {
     let dir_a = out_dir(if audio {
         "restart-audio-a"
