@@ -1760,7 +1760,7 @@ mod tests {
         let start = |j: i64| T0 + (j - 10) * 1024 * 1_000_000_000 / 48_000;
         for j in (10..480).filter(|&j| {
             let at = start(j);
-            at < T0 + 1_500_000_000 || at >= T0 + 4_900_000_000
+            !(T0 + 1_500_000_000..T0 + 4_900_000_000).contains(&at)
         }) {
             events.extend(publisher.push_audio(0, aac(j, 0)).unwrap());
         }
