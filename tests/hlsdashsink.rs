@@ -771,6 +771,44 @@ fn a_timecode_jump_is_a_discontinuity() {
     let _ = std::fs::remove_dir_all(&dir_b);
 }
 
+/// The output of a forward timecode jump (vod) plays past the jump in hls.js: a 0.2 s segment,
+/// two EXT-X-GAP segments, EXT-X-DISCONTINUITY, then the segments after the jump, with no
+/// player error and the timecode's program-date-time. (dash.js 5.2.1 stops at the first
+/// missing segment, whether the MPD leaves a hole in its SegmentTimeline or the segment is a
+/// 404: see the README's DASH notes.)
+#[test]
+fn a_timecode_jump_plays_in_hls_js() {
+    let dir = out_dir("jump-play");
+    let run = run_with(
+        &format!(
+            "{} ! {}",
+            jumping_source("10:00:00:00", 200).replace("pattern=colors", "pattern=ball"),
+            sink_props(
+                &dir,
+                "playlist-type=vod max-files=0 discontinuity-on-jump=true"
+            )
+        ),
+        false,
+        |pipeline| add_jump(pipeline, 30, 50),
+    );
+    assert_eq!(run.error, None);
+    let playlist = std::fs::read_to_string(dir.join("video.m3u8")).unwrap();
+    assert!(playlist.contains("#EXT-X-GAP\n") && playlist.contains("#EXT-X-DISCONTINUITY\n"));
+    // The jump is 1.2 s in; 5 s of playback crosses it.
+    let result = play_in_chromium(&dir, "hls", 5);
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert!(
+        result["played"].as_f64().unwrap() >= 5.0,
+        "hls.js plays past the jump: {result}"
+    );
+    assert_eq!(
+        result["programDateTime"].as_i64(),
+        Some(T0_NS / 1_000_000),
+        "hls.js sees the timecode's instant: {result}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn restart(audio: bool) {
     let dir_a = out_dir(if audio {
         "restart-audio-a"
