@@ -9,7 +9,9 @@
 //! - `hlsdashsink` (HLS + DASH, CMAF, 1 s segments, window 5),
 //! - `hlsdashsink segment-format=ts dash=false` (HLS, MPEG-TS: the same output as hlssink2),
 //! - `h264parse ! hlssink2` (MPEG-TS, target-duration 1, window 5),
-//! - `h264parse ! dashsink muxer=mp4 dynamic=true` (target-duration 1);
+//! - `h264parse ! dashsink muxer=ts dynamic=true` (target-duration 1: DASH with MPEG-TS
+//!   fragments, the dashsink muxer that works on 1.22) and `muxer=mp4` (which writes two
+//!   fragments and hangs on 1.22, also with zero-based timestamps from `gst-launch-1.0`);
 //! - and with 48 kHz stereo AAC (avenc_aac, 128 kbit/s, pre-encoded too, timestamped on the
 //!   video's timeline): `hlsdashsink` with an `audio_0` pad (HLS+DASH, CMAF, an audio
 //!   rendition) against `hlssink2` with its `audio` pad (MPEG-TS, audio muxed in).
@@ -99,6 +101,7 @@ enum Candidate {
     HlsDashSink,
     HlsDashSinkTs,
     HlsSink2,
+    DashSinkTs,
     DashSink,
     HlsDashSinkAudio,
     HlsSink2Audio,
@@ -110,6 +113,7 @@ impl Candidate {
             Candidate::HlsDashSink => "hlsdashsink (HLS+DASH, CMAF)",
             Candidate::HlsDashSinkTs => "hlsdashsink (HLS, TS)",
             Candidate::HlsSink2 => "hlssink2 (HLS, TS)",
+            Candidate::DashSinkTs => "dashsink (DASH, TS)",
             Candidate::DashSink => "dashsink (DASH, mp4)",
             Candidate::HlsDashSinkAudio => "hlsdashsink + AAC (CMAF)",
             Candidate::HlsSink2Audio => "hlssink2 + AAC (TS)",
@@ -136,6 +140,11 @@ impl Candidate {
                 "appsrc name=src format=time max-bytes=0 ! h264parse ! hlssink2 \
                  location={dir}/segment%05d.ts playlist-location={dir}/playlist.m3u8 \
                  target-duration=1 playlist-length=5 max-files=10"
+            ),
+            Candidate::DashSinkTs => format!(
+                "appsrc name=src format=time max-bytes=0 ! h264parse ! dashsink \
+                 mpd-root-path={dir} mpd-filename=manifest.mpd muxer=ts dynamic=true \
+                 target-duration=1"
             ),
             Candidate::DashSink => format!(
                 "appsrc name=src format=time max-bytes=0 ! h264parse ! dashsink \
@@ -164,7 +173,7 @@ impl Candidate {
             Candidate::HlsDashSink | Candidate::HlsDashSinkAudio => dir.join("manifest.mpd"),
             Candidate::HlsDashSinkTs => dir.join("video.m3u8"),
             Candidate::HlsSink2 | Candidate::HlsSink2Audio => dir.join("playlist.m3u8"),
-            Candidate::DashSink => dir.join("manifest.mpd"),
+            Candidate::DashSink | Candidate::DashSinkTs => dir.join("manifest.mpd"),
         }
     }
 }
@@ -397,6 +406,7 @@ fn main() {
             Candidate::HlsDashSink,
             Candidate::HlsDashSinkTs,
             Candidate::HlsSink2,
+            Candidate::DashSinkTs,
             Candidate::DashSink,
             Candidate::HlsDashSinkAudio,
             Candidate::HlsSink2Audio,

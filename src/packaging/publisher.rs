@@ -1610,6 +1610,19 @@ mod tests {
             .map(|i| frame(i, i % 25 == 0 || i == 80))
     }
 
+    /// The playlists of a packager fed [`jumping_frames`] up to K0+5, dropped without finishing
+    /// (the open segment is lost) and made again on the same directory for K0+6 on.
+    fn restarted_after_the_jump(config: PublisherConfig) -> BTreeMap<i64, String> {
+        let dir = config.dir.clone();
+        let mut first = Publisher::new(config.clone()).unwrap();
+        let frames = jumping_frames(0..150);
+        playlists_by_k(&dir, MEDIA_PLAYLIST, &mut first, frames, &mut Vec::new());
+        drop(first);
+        let mut second = Publisher::new(config).unwrap();
+        let frames = jumping_frames(150..250);
+        playlists_by_k(&dir, MEDIA_PLAYLIST, &mut second, frames, &mut Vec::new())
+    }
+
     /// With `discontinuity_on_jump`, the first segment written after one that a forward jump
     /// cut short starts a new discontinuity domain: EXT-X-DISCONTINUITY before it while an
     /// earlier entry is listed, then EXT-X-DISCONTINUITY-SEQUENCE 1 for good once it heads the
@@ -1678,24 +1691,7 @@ mod tests {
         let dir_b = dir("jump-disc-b");
         let mut config_b = config_a.clone();
         config_b.dir = dir_b.clone();
-        let mut b = Publisher::new(config_b.clone()).unwrap();
-        let before = playlists_by_k(
-            &dir_b,
-            MEDIA_PLAYLIST,
-            &mut b,
-            jumping_frames(0..150),
-            &mut Vec::new(),
-        );
-        assert_eq!(before[&(K0 + 5)], playlists[&(K0 + 5)]);
-        drop(b);
-        let mut b = Publisher::new(config_b).unwrap();
-        let after = playlists_by_k(
-            &dir_b,
-            MEDIA_PLAYLIST,
-            &mut b,
-            jumping_frames(150..250),
-            &mut Vec::new(),
-        );
+        let after = restarted_after_the_jump(config_b);
         for k in K0 + 6..=K0 + 9 {
             assert_eq!(after[&k], playlists[&k], "after the restart, segment {k}");
         }
@@ -1718,23 +1714,7 @@ mod tests {
             jumping_frames(0..250),
             &mut Vec::new(),
         );
-        let mut b = Publisher::new(config(&dir_b, live)).unwrap();
-        playlists_by_k(
-            &dir_b,
-            MEDIA_PLAYLIST,
-            &mut b,
-            jumping_frames(0..150),
-            &mut Vec::new(),
-        );
-        drop(b);
-        let mut b = Publisher::new(config(&dir_b, live)).unwrap();
-        let after = playlists_by_k(
-            &dir_b,
-            MEDIA_PLAYLIST,
-            &mut b,
-            jumping_frames(150..250),
-            &mut Vec::new(),
-        );
+        let after = restarted_after_the_jump(config(&dir_b, live));
         for k in K0 + 6..=K0 + 9 {
             assert_eq!(after[&k], expected[&k], "segment {k}");
         }
