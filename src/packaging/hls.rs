@@ -33,10 +33,12 @@
 //!   discontinuities since a common origin. **Limitation:** a packager that joins after a
 //!   discontinuity its peer saw stays one lower; no function of the shared facts can recover a
 //!   count of events it never saw (bis §6.2.2 makes the count, not a label, the value). Hence
-//!   the recommendation of `redundancy.md` §6.4 for the glue: a timecode jump on an epoch-derived
-//!   media timeline (`tfdt = n · ticks per frame`) leaves the timestamps continuous, so it is
-//!   signalled with EXT-X-GAP segments for the missing k, not with a discontinuity; the flag is
-//!   for real encoding changes, which both branches see at the same k.
+//!   the default of the glue, after `redundancy.md` §6.4: a timecode jump on an epoch-derived
+//!   media timeline (`tfdt = n · ticks per frame`) keeps every timestamp on the epoch grid, so it
+//!   is signalled with EXT-X-GAP segments for the missing k, not with a discontinuity, and the
+//!   sequence stays 0. With `discontinuity-on-jump` the publisher flags the first segment after
+//!   one that a jump cut short (its EXTINF no longer leads to the next segment's instant), and
+//!   packagers that saw the same jumps agree.
 //! - **EXT-X-VERSION** = the lowest version the playlist needs (RFC 8216 §7, bis §8): 3 for
 //!   decimal EXTINF values, 6 when EXT-X-MAP is used in a playlist without
 //!   EXT-X-I-FRAMES-ONLY (§4.3.2.5). EXT-X-GAP, EXT-X-INDEPENDENT-SEGMENTS,

@@ -194,7 +194,8 @@ pub fn format_instant_shortest(utc_ns: i64) -> String {
 ///   not start on its first frame and is skipped; the missing k become EXT-X-GAP entries.
 /// - A frame at or before the last one seen (a backward jump) is ignored: listed segments never
 ///   change and k never decreases.
-/// - `discontinuity` is never set here; the glue sets it for encoding changes (see [`hls`]).
+/// - `discontinuity` is never set here; the publisher sets it after a jump when asked (see
+///   [`hls`]).
 #[derive(Debug, Clone)]
 pub struct SegmentCutter {
     grid: grid::Grid,
