@@ -37,7 +37,9 @@ step "meson: setup, compile, install, inspect"
 meson setup build --reconfigure >/dev/null 2>&1 || meson setup build
 meson compile -C build
 meson install -C build
-env -u GST_PLUGIN_PATH gst-inspect-1.0 lockstep | head -n 12
+# Whole output to a file first: under pipefail, `| head` can kill gst-inspect with SIGPIPE.
+env -u GST_PLUGIN_PATH gst-inspect-1.0 lockstep > target/gst-inspect-lockstep.txt
+head -n 12 target/gst-inspect-lockstep.txt
 env -u GST_PLUGIN_PATH gst-inspect-1.0 timecodeparse >/dev/null
 env -u GST_PLUGIN_PATH gst-inspect-1.0 hlsdashsink >/dev/null
 meson test -C build --print-errorlogs plugin-loads timecodeparse-inspect synchronizedswitch-inspect handoverbin-inspect hlsdashsink-inspect
