@@ -327,6 +327,28 @@ fn ffprobe_frames(path: &Path) -> Vec<(f64, bool)> {
 }
 
 /// The files `names` are byte-identical in both directories.
+/// Segments `ks` (25 fps, 1 s, complete) joined behind the init segment: ffprobe sees every
+/// frame at its UTC instant on the epoch grid with a keyframe opening every segment, and
+/// GStreamer decodes every frame with continuous timestamps.
+fn assert_segments_play(dir: &Path, ks: std::ops::Range<i64>) {
+    let frames_expected = (ks.end - ks.start) as usize * 25;
+    let first_s = ks.start as f64;
+    let joined = concatenate(dir, ks);
+    let probed = ffprobe_frames(&joined);
+    assert_eq!(probed.len(), frames_expected);
+    for (i, (pts, key)) in probed.iter().enumerate() {
+        let expected = first_s + i as f64 * 0.04;
+        assert!(
+            (pts - expected).abs() < 1e-3,
+            "frame {i}: {pts} vs {expected}"
+        );
+        assert_eq!(*key, i % 25 == 0, "frame {i}: keyframes open segments only");
+    }
+    let (decoded, pts) = decoded_frames(&joined);
+    assert_eq!(decoded, frames_expected, "GStreamer decodes every frame");
+    assert!(pts.windows(2).all(|w| w[1] == w[0] + 40_000_000), "{pts:?}");
+}
+
 fn assert_same_files(dir_a: &Path, dir_b: &Path, names: impl IntoIterator<Item = String>) {
     for name in names {
         assert_eq!(
@@ -514,20 +536,7 @@ fn live_stream_manifests_segments_and_playback() {
 
     // The kept segments play: keyframe first in every segment, continuous timestamps equal
     // to the frames' UTC instants, every frame decodes.
-    let all = concatenate(&dir, K0 + 2..K0 + 6);
-    let frames = ffprobe_frames(&all);
-    assert_eq!(frames.len(), 100);
-    for (i, (pts, key)) in frames.iter().enumerate() {
-        let expected = (T0_NS / 1_000_000_000) as f64 + 2.0 + i as f64 * 0.04;
-        assert!(
-            (pts - expected).abs() < 1e-3,
-            "frame {i}: {pts} vs {expected}"
-        );
-        assert_eq!(*key, i % 25 == 0, "frame {i}: keyframes open segments only");
-    }
-    let (count, pts) = decoded_frames(&all);
-    assert_eq!(count, 100, "GStreamer decodes every frame");
-    assert!(pts.windows(2).all(|w| w[1] == w[0] + 40_000_000), "{pts:?}");
+    assert_segments_play(&dir, K0 + 2..K0 + 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -727,20 +736,7 @@ fn a_timecode_jump_is_a_discontinuity() {
         assert!(playlist.segments.iter().all(|s| !s.discontinuity));
     }
     // The segments after the jump decode, every frame at the jumped timecode's instant.
-    let joined = concatenate(&dir_a, K0 + 4..K0 + 10);
-    let probed = ffprobe_frames(&joined);
-    assert_eq!(probed.len(), 150);
-    for (i, (pts, key)) in probed.iter().enumerate() {
-        let expected = (T0_NS / 1_000_000_000) as f64 + 4.0 + i as f64 * 0.04;
-        assert!(
-            (pts - expected).abs() < 1e-3,
-            "frame {i}: {pts} vs {expected}"
-        );
-        assert_eq!(*key, i % 25 == 0, "frame {i}: keyframes open segments only");
-    }
-    let (decoded, pts) = decoded_frames(&joined);
-    assert_eq!(decoded, 150, "GStreamer decodes every frame");
-    assert!(pts.windows(2).all(|w| w[1] == w[0] + 40_000_000), "{pts:?}");
+    assert_segments_play(&dir_a, K0 + 4..K0 + 10);
     // B ran through the jump, was stopped without EOS inside K0+6 and restarted at K0+6.
     let first = run_with(
         &format!(
