@@ -1444,7 +1444,7 @@ impl ObjectImpl for HlsDashSink {
             "audio-bandwidth" => {
                 settings.audio_bandwidth = value.get().expect("type checked upstream")
             }
-            _ => unimplemented!(),
+            _ => unreachable!("no other property is installed"),
         }
     }
 
@@ -1468,7 +1468,7 @@ impl ObjectImpl for HlsDashSink {
             "discontinuity-on-jump" => settings.discontinuity_on_jump.to_value(),
             "bandwidth" => settings.bandwidth.to_value(),
             "audio-bandwidth" => settings.audio_bandwidth.to_value(),
-            _ => unimplemented!(),
+            _ => unreachable!("no other property is installed"),
         }
     }
 

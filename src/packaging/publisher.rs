@@ -890,15 +890,10 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             // A frame of a later segment closes an incomplete one early. When the frames at its
             // end never came (a forward timecode jump, or frames lost), its EXTINF no longer
             // leads to the next segment's instant: the playlist's timestamp sequence jumps.
-            let grid_last = grid
-                .first_frame_of_segment(open.k.saturating_add(1))
-                .saturating_sub(1);
-            let cut_short = (open.last.0 < grid_last).then(|| {
-                let span = open.last.0.saturating_sub(open.first.0).saturating_add(1);
-                (open.k, u32::try_from(span).unwrap_or(u32::MAX))
-            });
-            self.close(&mut events)?;
-            if let Some((short_k, frames)) = cut_short {
+            let cut_short = !grid.is_last_frame_of_segment(open.last.1);
+            let short_k = open.k;
+            let frames = self.close(&mut events)?;
+            if cut_short && let Some(frames) = frames {
                 let discontinuity = self.config.discontinuity_on_jump;
                 self.discontinuity_pending |= discontinuity;
                 events.push(Event::CutShort {
@@ -1060,9 +1055,10 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         Ok(events)
     }
 
-    fn close(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
+    /// Writes the open segment, if any, and returns how many frames it spans.
+    fn close(&mut self, events: &mut Vec<Event>) -> Result<Option<u32>, PublishError> {
         let Some(open) = self.open.take() else {
-            return Ok(());
+            return Ok(None);
         };
         let grid = self.config.grid;
         let tpf = self.ticks_per_frame as i64;
@@ -1173,7 +1169,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         self.pending.push_back(fact);
         self.flush(events)?;
         self.delete_old(events)?;
-        Ok(())
+        Ok(Some(frames))
     }
 
     /// Lists the written video segments whose audio is settled — every audio track finished
