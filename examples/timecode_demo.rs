@@ -102,7 +102,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Step 1: an H.264 stream whose pic_timing SEI carry the timecodes (GStreamer's own
-    // writer; it needs avc input, see ../shared/reference/timecode.md §3.2).
+    // writer; it needs avc input, it puts the SEI at a wrong offset in byte-stream input).
     let generate = format!(
         "videotestsrc num-buffers={frames} pattern=ball ! \
          video/x-raw,format=I420,width=320,height=180,framerate={num}/{den} ! \

@@ -4,7 +4,7 @@ fixtures: the first access units of a stream with every slice cut to a few bytes
 only look at a slice's first header fields), in the input layout of fuzz_targets/common.rs:
 one selector byte, then chunks separated by b"!AU!".
 
-    python3 fuzz/make_seeds.py [../shared/testdata/timecode]
+    python3 fuzz/make_seeds.py [tests/data/timecode]
 """
 import os
 import re
@@ -12,7 +12,7 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared", "testdata", "timecode")
+FIXTURES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "tests", "data", "timecode")
 SEP = b"!AU!"
 SLICE_KEEP = 12
 

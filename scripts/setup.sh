@@ -13,7 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # time zone data (the crate also bundles it; the system copy is preferred when present)
   tzdata
-  # xmllint: the packaging tests validate every MPD against the DASH schema in ../shared/schema
+  # xmllint: the packaging tests validate every MPD against the DASH schema in tests/data/dash-schema
   libxml2-utils
   # ffprobe: the hlsdashsink tests probe the written CMAF segments (keyframes, timestamps)
   ffmpeg

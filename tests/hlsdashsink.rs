@@ -22,7 +22,7 @@ fn init() {
 
 const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/schema/dash/DASH-MPD.xsd"
+    "/tests/data/dash-schema/DASH-MPD.xsd"
 );
 
 /// UTC of 10:00:00:00 on the day `timecodeparse reference-time=…` resolves it to.

@@ -20,7 +20,7 @@ fn init() {
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/testdata/timecode"
+        "/tests/data/timecode"
     ))
     .join(name)
 }

@@ -5,7 +5,7 @@
 use super::nal::AnnexBNalUnits;
 use super::{AccessUnitInfo, ClockTimestamp};
 
-pub const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/timecode/");
+pub const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/timecode/");
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{FIXTURE_DIR}{name}");

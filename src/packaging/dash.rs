@@ -755,7 +755,7 @@ pub(crate) mod tests {
 
     const SCHEMA: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/schema/dash/DASH-MPD.xsd"
+        "/tests/data/dash-schema/DASH-MPD.xsd"
     );
     const NS: &str = "urn:mpeg:dash:schema:mpd:2011";
 

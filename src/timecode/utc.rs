@@ -672,7 +672,7 @@ mod tests {
     fn conversion_cases_json_all_checks() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/timecode/conversion_cases.json"
+            "/tests/data/timecode/conversion_cases.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
