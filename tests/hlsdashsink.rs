@@ -857,6 +857,70 @@ fn restart(audio: bool) {
     let _ = std::fs::remove_dir_all(&dir_b);
 }
 
+/// A packager restarted over a storage index it cannot read (cut short by a crash, or garbage)
+/// warns, rebuilds the index from the segment files and goes on publishing: no error, nothing
+/// lost, every listed segment's size and SHA-256 right.
+#[test]
+fn corrupt_storage_index_at_restart_is_a_warning_and_a_rebuild() {
+    for (case, corrupt) in [
+        (
+            "truncated",
+            (|text: &str| text[..text.len() / 2].to_owned()) as fn(&str) -> String,
+        ),
+        ("garbage", |_: &str| "\u{0}\u{7f}not json at all".to_owned()),
+    ] {
+        let dir = out_dir(&format!("corrupt-index-{case}"));
+        let launch = |start: &str, frames: u32| {
+            format!(
+                "{} ! {}",
+                source(start, frames),
+                sink_props(&dir, "storage-manifest=true")
+            )
+        };
+        let first = run(&launch("10:00:00:00", 87), true);
+        assert_eq!(first.error, None);
+        let index_path = dir.join("storage.json");
+        let text = std::fs::read_to_string(&index_path).expect("an index was written");
+        std::fs::write(&index_path, corrupt(&text)).unwrap();
+
+        let second = run(&launch("10:00:03:00", 75), false);
+        assert_eq!(second.error, None, "{case}: the packager goes on");
+        assert!(
+            second
+                .warnings
+                .iter()
+                .any(|w| w.contains("storage index storage.json") && w.contains("rebuilt")),
+            "{case}: a warning names the index: {:?}",
+            second.warnings
+        );
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap())
+                .expect("the rebuilt index is JSON");
+        let entries = index["segments"].as_array().unwrap();
+        let ks: Vec<i64> = entries.iter().map(|e| e["k"].as_i64().unwrap()).collect();
+        assert_eq!(ks, (K0..K0 + 6).collect::<Vec<_>>(), "{case}: nothing lost");
+        for entry in entries {
+            let bytes = std::fs::read(dir.join(entry["name"].as_str().unwrap())).unwrap();
+            assert_eq!(entry["size_bytes"].as_u64().unwrap(), bytes.len() as u64);
+            assert_eq!(
+                entry["sha256"].as_str().unwrap(),
+                gstlockstep::packaging::storage::sha256_hex(&bytes)
+            );
+            assert_eq!(entry["frames"].as_u64().unwrap(), 25);
+            let k = entry["k"].as_i64().unwrap();
+            assert_eq!(
+                entry["first_frame_utc_ns"].as_i64().unwrap(),
+                T0_NS + (k - K0) * 1_000_000_000
+            );
+            assert_eq!(
+                entry["last_frame_utc_ns"].as_i64().unwrap(),
+                T0_NS + (k - K0) * 1_000_000_000 + 960_000_000
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn configuration_errors_name_the_problem() {
     // Not a directory: the error names the path.

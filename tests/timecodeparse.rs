@@ -18,11 +18,7 @@ fn init() {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/timecode"
-    ))
-    .join(name)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/timecode")).join(name)
 }
 
 /// What left timecodeparse for one buffer.

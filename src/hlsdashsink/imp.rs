@@ -1192,6 +1192,25 @@ impl HlsDashSink {
                         ["frame at {}", format_rfc3339_nanos(utc_ns)]
                     );
                 }
+                Event::StorageIndexRebuilt {
+                    name,
+                    reason,
+                    entries,
+                } => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Read,
+                        (
+                            "The storage index {} left by the previous run could not be read; it was rebuilt",
+                            name
+                        ),
+                        [
+                            "{}; {} entries rebuilt from the segment files on disk (size and SHA-256 from each file, times from the playlist, no timecode labels)",
+                            reason,
+                            entries
+                        ]
+                    );
+                }
             }
         }
         Ok(gst::FlowSuccess::Ok)

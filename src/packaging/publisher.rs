@@ -230,6 +230,13 @@ pub enum Event {
     AudioMissing { id: String, k: i64 },
     /// An audio frame overlapping the previous one by more than half a frame was dropped.
     AudioBackward { id: String, utc_ns: i64 },
+    /// The previous run's storage index `name` could not be read (`reason`) and was rebuilt
+    /// from the segment files its playlist lists (`entries` of them).
+    StorageIndexRebuilt {
+        name: String,
+        reason: String,
+        entries: usize,
+    },
 }
 
 struct OpenSegment<D> {
@@ -264,16 +271,28 @@ impl TrackFiles {
     }
 
     /// After a restart: the entries of the previous run's index for the segments it listed
-    /// (`written`, restored from its playlist) whose files are still there.
-    fn restore_index(&mut self, dir: &Path, duration: impl Fn(u32) -> Option<ExactSeconds>) {
-        let Some(storage) = &mut self.storage else {
-            return;
+    /// (`written`, restored from its playlist, with their `facts`) whose files are still
+    /// there. An index that cannot be read is rebuilt from what is on disk: size and SHA-256
+    /// from each file, first instant and length from the playlist, no timecode labels (the
+    /// playlist does not carry them); the returned event says so.
+    fn restore_index(
+        &mut self,
+        dir: &Path,
+        facts: &[SegmentFact],
+        rebuilt: impl Fn(&SegmentFact) -> (u32, Option<ExactSeconds>, i64),
+        duration: impl Fn(u32) -> Option<ExactSeconds>,
+    ) -> Option<Event> {
+        let storage = self.storage.as_mut()?;
+        let path = dir.join(&self.storage_name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            // No index yet (the first run with `storage-manifest`): nothing to restore.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(error) => return self.rebuild_index(dir, facts, rebuilt, error.to_string()),
         };
-        let Some(previous) = std::fs::read_to_string(dir.join(&self.storage_name))
-            .ok()
-            .and_then(|text| StorageIndex::read_segments(&text, duration))
-        else {
-            return;
+        let previous = match StorageIndex::read_segments(&text, duration) {
+            Ok(previous) => previous,
+            Err(error) => return self.rebuild_index(dir, facts, rebuilt, error.to_string()),
         };
         for segment in previous {
             if self
@@ -285,6 +304,44 @@ impl TrackFiles {
                 storage.insert(segment);
             }
         }
+        None
+    }
+
+    fn rebuild_index(
+        &mut self,
+        dir: &Path,
+        facts: &[SegmentFact],
+        rebuilt: impl Fn(&SegmentFact) -> (u32, Option<ExactSeconds>, i64),
+        reason: String,
+    ) -> Option<Event> {
+        let storage = self.storage.as_mut()?;
+        let mut entries = 0;
+        for ((k, name), fact) in self.written.iter().zip(facts) {
+            let Ok((sha256, size_bytes)) =
+                std::fs::File::open(dir.join(name)).and_then(super::storage::sha256_of_reader)
+            else {
+                continue;
+            };
+            let (frames, duration, last_frame_utc_ns) = rebuilt(fact);
+            storage.insert(StoredSegment {
+                name: name.clone(),
+                k: *k,
+                first_timecode: String::new(),
+                last_timecode: String::new(),
+                first_frame_utc_ns: fact.first_frame_utc_ns,
+                last_frame_utc_ns,
+                frames,
+                duration,
+                size_bytes,
+                sha256,
+            });
+            entries += 1;
+        }
+        Some(Event::StorageIndexRebuilt {
+            name: self.storage_name.clone(),
+            reason,
+            entries,
+        })
     }
 
     fn record(&mut self, k: i64, name: String, stored: impl FnOnce() -> StoredSegment) {
@@ -375,6 +432,8 @@ struct AudioOutput<D> {
     init_written: bool,
     /// The video fact of a k this track does not list had a discontinuity flag.
     discontinuity_pending: bool,
+    /// What restoring the previous run's storage index had to report, until the first frame.
+    restore_event: Option<Event>,
 }
 
 impl<D: AsRef<[u8]>> AudioOutput<D> {
@@ -417,6 +476,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
         let template = NameTemplate::new(config.segment_template())?;
         let mut files = TrackFiles::new(&input.id, grid, config.storage_index);
         let mut last_published_k = None;
+        let mut restore_event = None;
         if let Some((point, facts)) = &previous {
             last_published_k = Some(point.last_k);
             for fact in facts {
@@ -426,7 +486,23 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
                 ));
             }
             let length = u128::from(input.track.config.frame_length);
-            files.restore_index(&config.dir, |frames| {
+            let video_rate = grid.rate();
+            // A segment of `frames` video frames holds this many AAC frames, to the nearest.
+            let rebuilt = |fact: &SegmentFact| {
+                let scaled =
+                    u128::from(fact.frames) * u128::from(video_rate.den()) * u128::from(rate);
+                let unit = u128::from(video_rate.num()) * length.max(1);
+                let aac_frames = u32::try_from((scaled + unit / 2) / unit).unwrap_or(u32::MAX);
+                let last = u128::from(aac_frames.saturating_sub(1)) * length * 1_000_000_000
+                    / u128::from(rate.max(1));
+                (
+                    aac_frames,
+                    ExactSeconds::new(u128::from(aac_frames) * length, u128::from(rate)),
+                    fact.first_frame_utc_ns
+                        .saturating_add(i64::try_from(last).unwrap_or(i64::MAX)),
+                )
+            };
+            restore_event = files.restore_index(&config.dir, facts, rebuilt, |frames| {
                 ExactSeconds::new(u128::from(frames) * length, u128::from(rate))
             });
         }
@@ -450,6 +526,7 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
             stalled: false,
             init_written: false,
             discontinuity_pending: false,
+            restore_event,
         })
     }
 
@@ -617,6 +694,9 @@ impl<D: AsRef<[u8]>> AudioOutput<D> {
 /// Cuts, writes and lists; see the module documentation.
 pub struct Publisher<D> {
     config: PublisherConfig,
+    /// What opening the directory had to report (a rebuilt storage index), delivered with
+    /// the first call that returns events.
+    startup_events: Vec<Event>,
     ticks_per_frame: u64,
     codec_string: String,
     hls: Option<HlsWindow>,
@@ -799,7 +879,21 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 )?,
             ));
         }
-        video_files.restore_index(&config.dir, |_| None);
+        let rate = grid.rate();
+        let rebuilt = |fact: &SegmentFact| {
+            let last = ExactSeconds::of_frames(u64::from(fact.frames.saturating_sub(1)), rate);
+            let last_ns = i64::try_from(last.floor_nanos()).unwrap_or(i64::MAX);
+            (
+                fact.frames,
+                None,
+                fact.first_frame_utc_ns.saturating_add(last_ns),
+            )
+        };
+        let mut startup_events: Vec<Event> = video_files
+            .restore_index(&config.dir, &restored, rebuilt, |_| None)
+            .into_iter()
+            .collect();
+        startup_events.extend(audio.iter_mut().filter_map(|a| a.restore_event.take()));
         let mut dash_facts: VecDeque<SegmentFact> = restored.into_iter().collect();
         if let PlaylistType::Live { window } = config.playlist_type {
             while dash_facts.len() > window as usize {
@@ -815,6 +909,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             dash_facts,
             video_files,
             audio,
+            startup_events,
             pending: VecDeque::new(),
             open: None,
             skipping: None,
@@ -856,7 +951,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
 
     /// Handles one frame (decode order).
     pub fn push(&mut self, frame: Frame<D>) -> Result<Vec<Event>, PublishError> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.startup_events);
         if !self.init_written && self.config.format == SegmentFormat::Cmaf {
             let init = fmp4::init_segment(&self.config.track)
                 .map_err(|e| PublishError::Input(e.to_string()))?;
@@ -985,7 +1080,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         track: usize,
         frame: AudioFrame<D>,
     ) -> Result<Vec<Event>, PublishError> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.startup_events);
         let dir = self.config.dir.clone();
         let audio = self
             .audio
@@ -1002,7 +1097,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     /// decision is the glue's because only it knows the wall clock: in a live pipeline a
     /// dead branch must not stop publication, while a file may be read at any speed.
     pub fn audio_stalled(&mut self, track: usize) -> Result<Vec<Event>, PublishError> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.startup_events);
         if let Some(audio) = self.audio.get_mut(track) {
             audio.stalled = true;
         }
@@ -1013,7 +1108,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     /// Audio input `track` ended (EOS or its pad went away): its open segment is written
     /// (short) and the manifests no longer wait for it.
     pub fn end_audio(&mut self, track: usize) -> Result<Vec<Event>, PublishError> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.startup_events);
         let dir = self.config.dir.clone();
         if let Some(audio) = self.audio.get_mut(track) {
             audio.close(&dir, &mut events)?;
@@ -1027,7 +1122,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     /// At the end of the stream: the open segments (short), then final manifests
     /// (EXT-X-ENDLIST, a static MPD).
     pub fn finish(&mut self) -> Result<Vec<Event>, PublishError> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.startup_events);
         if self.open.is_some() {
             self.close(&mut events)?;
         }

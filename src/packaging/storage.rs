@@ -1,15 +1,22 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The storage manifest: a JSON index of stored segments with their SHA-256 digests, so an
-//! archive or a second origin can check that it holds the same segments (seeds 000 and 001:
-//! archive and integrity checks).
+//! archive or a second origin can check that it holds the same segments (integrity checks of
+//! stored CMAF content: every file named, sized and digested).
 //!
-//! Rendered by hand, deterministically: keys in a fixed order, segments sorted by k, integers
-//! and strings only (no floats, whose formatting could differ), two-space indentation, LF line
-//! ends. Two origins holding the same segments produce the same bytes.
+//! Written with serde_json, deterministically: keys in the order of the [`IndexFile`] and
+//! [`IndexEntry`] fields, segments sorted by k, integers and strings only (no floats, whose
+//! formatting could differ), two-space indentation, LF line ends. Two origins holding the same
+//! segments produce the same bytes.
+//!
+//! Read back leniently, so an index written by another version still restores: unknown fields
+//! are ignored, and fields this version can derive (`duration`, the RFC 3339 instants) may be
+//! missing. A text that is not such an index is an [`IndexReadError`] the caller reports.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Read};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ExactSeconds;
@@ -113,27 +120,6 @@ pub struct StorageIndex {
     segments: BTreeMap<i64, StoredSegment>,
 }
 
-/// Escapes a string for JSON (RFC 8259 §7): quotes, backslashes and control characters.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl StorageIndex {
     pub fn new(representation_id: &str, grid: Grid) -> StorageIndex {
         StorageIndex {
@@ -157,126 +143,144 @@ impl StorageIndex {
         self.segments.values()
     }
 
-    /// The segments of an index this module rendered (a previous run's `storage.json`), so a
-    /// restarted packager keeps them listed. `duration` gives an entry's duration from its
-    /// frame count when it is not whole video frames (audio). `None` when the text is not such
-    /// an index; entries with an escaped string are skipped (names and labels never need one).
+    /// The segments of a previous run's `storage.json`, so a restarted packager keeps them
+    /// listed. `duration` gives an entry's duration from its frame count when it is not whole
+    /// video frames (audio).
     pub fn read_segments(
         text: &str,
         duration: impl Fn(u32) -> Option<ExactSeconds>,
-    ) -> Option<Vec<StoredSegment>> {
-        if !text.contains(&format!("\"format\": {}", json_string(FORMAT))) {
-            return None;
+    ) -> Result<Vec<StoredSegment>, IndexReadError> {
+        let file: IndexFile<'_> = serde_json::from_str(text)
+            .map_err(|error| IndexReadError::NotJson(error.to_string()))?;
+        if file.format != FORMAT {
+            return Err(IndexReadError::OtherFormat(file.format.into_owned()));
         }
-        let mut segments = Vec::new();
-        let mut fields: BTreeMap<String, String> = BTreeMap::new();
-        for raw in text.lines() {
-            let line = raw.trim();
-            if line.starts_with('}') && !fields.is_empty() {
-                let entry = std::mem::take(&mut fields);
-                let text_field = |key: &str| {
-                    let value = entry.get(key)?;
-                    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
-                    (!inner.contains('\\')).then(|| inner.to_owned())
-                };
-                let number = |key: &str| entry.get(key)?.parse::<i64>().ok();
-                let parsed = (|| {
-                    let frames = u32::try_from(number("frames")?).ok()?;
-                    Some(StoredSegment {
-                        name: text_field("name")?,
-                        k: number("k")?,
-                        first_timecode: text_field("first_timecode")?,
-                        last_timecode: text_field("last_timecode")?,
-                        first_frame_utc_ns: number("first_frame_utc_ns")?,
-                        last_frame_utc_ns: number("last_frame_utc_ns")?,
-                        frames,
-                        duration: duration(frames),
-                        size_bytes: u64::try_from(number("size_bytes")?).ok()?,
-                        sha256: text_field("sha256")?,
-                    })
-                })();
-                segments.extend(parsed);
-                continue;
-            }
-            // `"key": value,` inside a segment object (six spaces of indentation).
-            if raw.starts_with("      \"")
-                && let Some((key, value)) = line.split_once("\": ")
-                && let Some(key) = key.strip_prefix('"')
-            {
-                fields.insert(key.to_owned(), value.trim_end_matches(',').to_owned());
-            }
-        }
-        Some(segments)
+        Ok(file
+            .segments
+            .into_iter()
+            .map(|entry| StoredSegment {
+                duration: duration(entry.frames),
+                name: entry.name.into_owned(),
+                k: entry.k,
+                first_timecode: entry.first_timecode.into_owned(),
+                last_timecode: entry.last_timecode.into_owned(),
+                first_frame_utc_ns: entry.first_frame_utc_ns,
+                last_frame_utc_ns: entry.last_frame_utc_ns,
+                frames: entry.frames,
+                size_bytes: entry.size_bytes,
+                sha256: entry.sha256.into_owned(),
+            })
+            .collect())
     }
 
     /// The JSON text.
     pub fn render(&self) -> String {
         let rate = self.grid.rate();
-        let mut out = String::from("{\n");
-        let _ = writeln!(out, "  \"format\": {},", json_string(FORMAT));
-        let _ = writeln!(out, "  \"version\": {FORMAT_VERSION},");
-        let _ = writeln!(
-            out,
-            "  \"representation\": {},",
-            json_string(&self.representation_id)
-        );
-        let _ = writeln!(
-            out,
-            "  \"frame_rate\": {},",
-            json_string(&format!("{}/{}", rate.num(), rate.den()))
-        );
-        let _ = writeln!(
-            out,
-            "  \"segment_frames\": {},",
-            self.grid.frames_per_segment()
-        );
-        let _ = writeln!(
-            out,
-            "  \"grid_phase_frames\": {},",
-            self.grid.phase_frames()
-        );
-        out.push_str("  \"segments\": [");
-        for (index, segment) in self.segments.values().enumerate() {
-            out.push_str(if index == 0 { "\n" } else { ",\n" });
-            let duration = segment
-                .duration
-                .unwrap_or_else(|| ExactSeconds::of_frames(u64::from(segment.frames), rate));
-            let fields = [
-                ("name", json_string(&segment.name)),
-                ("k", segment.k.to_string()),
-                ("first_timecode", json_string(&segment.first_timecode)),
-                ("last_timecode", json_string(&segment.last_timecode)),
-                (
-                    "first_frame_utc",
-                    json_string(&format_rfc3339_nanos(segment.first_frame_utc_ns)),
-                ),
-                (
-                    "last_frame_utc",
-                    json_string(&format_rfc3339_nanos(segment.last_frame_utc_ns)),
-                ),
-                ("first_frame_utc_ns", segment.first_frame_utc_ns.to_string()),
-                ("last_frame_utc_ns", segment.last_frame_utc_ns.to_string()),
-                ("frames", segment.frames.to_string()),
-                ("duration", json_string(&duration.to_iso8601())),
-                ("duration_ns", duration.floor_nanos().to_string()),
-                ("size_bytes", segment.size_bytes.to_string()),
-                ("sha256", json_string(&segment.sha256)),
-            ];
-            out.push_str("    {\n");
-            for (position, (key, value)) in fields.iter().enumerate() {
-                let comma = if position + 1 < fields.len() { "," } else { "" };
-                let _ = writeln!(out, "      \"{key}\": {value}{comma}");
-            }
-            out.push_str("    }");
-        }
-        out.push_str(if self.segments.is_empty() {
-            "]\n"
-        } else {
-            "\n  ]\n"
-        });
-        out.push_str("}\n");
-        out
+        let frame_rate = format!("{}/{}", rate.num(), rate.den());
+        let file = IndexFile {
+            format: FORMAT.into(),
+            version: FORMAT_VERSION,
+            representation: self.representation_id.as_str().into(),
+            frame_rate: frame_rate.as_str().into(),
+            segment_frames: self.grid.frames_per_segment(),
+            grid_phase_frames: self.grid.phase_frames(),
+            segments: self
+                .segments
+                .values()
+                .map(|segment| {
+                    let duration = segment.duration.unwrap_or_else(|| {
+                        ExactSeconds::of_frames(u64::from(segment.frames), rate)
+                    });
+                    IndexEntry {
+                        name: segment.name.as_str().into(),
+                        k: segment.k,
+                        first_timecode: segment.first_timecode.as_str().into(),
+                        last_timecode: segment.last_timecode.as_str().into(),
+                        first_frame_utc: Some(format_rfc3339_nanos(segment.first_frame_utc_ns)),
+                        last_frame_utc: Some(format_rfc3339_nanos(segment.last_frame_utc_ns)),
+                        first_frame_utc_ns: segment.first_frame_utc_ns,
+                        last_frame_utc_ns: segment.last_frame_utc_ns,
+                        frames: segment.frames,
+                        duration: Some(duration.to_iso8601()),
+                        duration_ns: Some(duration.floor_nanos()),
+                        size_bytes: segment.size_bytes,
+                        sha256: segment.sha256.as_str().into(),
+                    }
+                })
+                .collect(),
+        };
+        // Serialising plain strings and integers into a String cannot fail.
+        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
+        text.push('\n');
+        text
     }
+}
+
+/// Why a previous run's index could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexReadError {
+    /// Not JSON, or JSON without the fields every version writes (truncated, garbage).
+    NotJson(String),
+    /// JSON of another format.
+    OtherFormat(String),
+}
+
+impl fmt::Display for IndexReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexReadError::NotJson(error) => write!(f, "not a storage index ({error})"),
+            IndexReadError::OtherFormat(format) => {
+                write!(f, "format '{format}' is not '{FORMAT}'")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IndexReadError {}
+
+/// The JSON document, field order = key order on disk.
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexFile<'a> {
+    #[serde(borrow)]
+    format: std::borrow::Cow<'a, str>,
+    version: u32,
+    #[serde(borrow, default)]
+    representation: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    frame_rate: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    segment_frames: u32,
+    #[serde(default)]
+    grid_phase_frames: u32,
+    #[serde(borrow)]
+    segments: Vec<IndexEntry<'a>>,
+}
+
+/// One segment's entry. The RFC 3339 instants and the duration are derived from the other
+/// fields: written for readers, optional when read.
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexEntry<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    k: i64,
+    #[serde(borrow, default)]
+    first_timecode: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    last_timecode: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    first_frame_utc: Option<String>,
+    #[serde(default)]
+    last_frame_utc: Option<String>,
+    first_frame_utc_ns: i64,
+    last_frame_utc_ns: i64,
+    frames: u32,
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    duration_ns: Option<u64>,
+    size_bytes: u64,
+    #[serde(borrow)]
+    sha256: std::borrow::Cow<'a, str>,
 }
 
 #[cfg(test)]
@@ -387,9 +391,62 @@ mod tests {
             again.insert(segment);
         }
         assert_eq!(again.render(), index.render());
-        assert_eq!(StorageIndex::read_segments("{}", |_| None), None);
+        assert!(matches!(
+            StorageIndex::read_segments("{}", |_| None),
+            Err(IndexReadError::NotJson(_))
+        ));
         let empty = StorageIndex::new("v0", grid).render();
-        assert_eq!(StorageIndex::read_segments(&empty, |_| None), Some(vec![]));
+        assert_eq!(StorageIndex::read_segments(&empty, |_| None), Ok(vec![]));
+    }
+
+    #[test]
+    fn index_from_another_version_reads_with_unknown_fields_and_without_derived_ones() {
+        // A newer writer added fields; an older one did not write the derived instants and
+        // duration. Both restore.
+        let text = r#"{
+  "format": "lockstep-storage-index",
+  "version": 2,
+  "writer": {"name": "lockstep", "version": "9.9"},
+  "segments": [
+    {
+      "name": "v0_7.m4s",
+      "k": 7,
+      "first_frame_utc_ns": 14000000000,
+      "last_frame_utc_ns": 15960000000,
+      "frames": 50,
+      "size_bytes": 1234,
+      "sha256": "ab",
+      "codec": "avc1.64001f"
+    }
+  ]
+}"#;
+        let read = StorageIndex::read_segments(text, |_| None).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].name, "v0_7.m4s");
+        assert_eq!(read[0].k, 7);
+        assert_eq!(read[0].frames, 50);
+        assert_eq!(read[0].first_timecode, "");
+        assert_eq!(read[0].size_bytes, 1234);
+    }
+
+    #[test]
+    fn corrupt_index_is_an_error_never_a_panic() {
+        let grid = Grid::new(FrameRate::new(25, 1).unwrap(), 50).unwrap();
+        let mut index = StorageIndex::new("v0", grid);
+        index.insert(segment(3, b"x"));
+        let text = index.render();
+        for cut in 0..text.trim_end().len() {
+            let result = StorageIndex::read_segments(&text[..cut], |_| None);
+            assert!(result.is_err(), "a truncated index read as {result:?}");
+        }
+        for garbage in ["", "null", "[]", "\u{0}\u{1}garbage", "{\"format\": 7}"] {
+            assert!(StorageIndex::read_segments(garbage, |_| None).is_err());
+        }
+        let other = text.replace(FORMAT, "something-else");
+        assert_eq!(
+            StorageIndex::read_segments(&other, |_| None),
+            Err(IndexReadError::OtherFormat("something-else".into()))
+        );
     }
 
     #[test]
