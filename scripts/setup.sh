@@ -48,7 +48,7 @@ if [ "${LOCKSTEP_SKIP_FUZZ:-0}" != 1 ] && ! cargo fuzz --version >/dev/null 2>&1
   echo "setup: installing cargo-fuzz"
   cargo install --locked cargo-fuzz
 fi
-# The player test (tests/player): hls.js, dash.js and playwright-core from npm, pinned by
+# The player test (tests/player): hls.js, dash.js, Shaka Player and playwright-core from npm, pinned by
 # package-lock.json; playwright-core drives the Debian chromium above (no browser download).
 # playwright-core 1.65 needs Node.js >= 20 (Debian 12 ships 18: use NodeSource's nodejs 20).
 if ! command -v node >/dev/null 2>&1; then
@@ -61,7 +61,16 @@ if [ "$node_major" -lt 20 ]; then
   echo "setup: warning: Node.js $(node --version 2>/dev/null) is older than 20; the player test needs 20 or newer" >&2
 fi
 player_dir="$(cd "$(dirname "$0")/../tests/player" && pwd)"
-if [ ! -d "$player_dir/node_modules/playwright-core" ]; then
+# npm ci again whenever a pinned package is missing or at another version (a new pin).
+player_current() {
+  (cd "$player_dir" && node -e '
+    const deps = require("./package.json").dependencies;
+    for (const [name, version] of Object.entries(deps)) {
+      try { if (require("./node_modules/" + name + "/package.json").version !== version) process.exit(1); }
+      catch { process.exit(1); }
+    }')
+}
+if ! player_current; then
   echo "setup: installing the player test's npm packages"
   (cd "$player_dir" && npm ci --no-audit --no-fund)
 fi

@@ -1195,7 +1195,11 @@ fn b_frames_play_back_in_presentation_order() {
 }
 
 /// What `tests/player/play.mjs` reports after playing in headless Chromium.
-fn play_in_chromium(dir: &Path, player: &str, seconds: u32) -> serde_json::Value {
+fn play_in_chromium(
+    dir: &Path,
+    player: &str,
+    seconds: impl std::fmt::Display,
+) -> serde_json::Value {
     play_in_chromium_from(dir, player, seconds, "video.m3u8")
 }
 
@@ -1203,7 +1207,7 @@ fn play_in_chromium(dir: &Path, player: &str, seconds: u32) -> serde_json::Value
 fn play_in_chromium_from(
     dir: &Path,
     player: &str,
-    seconds: u32,
+    seconds: impl std::fmt::Display,
     hls_playlist: &str,
 ) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/player/play.mjs");
@@ -1229,6 +1233,66 @@ fn play_in_chromium_from(
     );
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{player}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// A live run that ends inside a segment (96 frames: three 1 s segments and 0.84 s) leaves a
+/// static MPD that claims exactly the media written, with the last segment's real length, and
+/// dash.js and Shaka Player play it to its end (a longer claim stalls them before `ended`).
+#[test]
+fn static_mpd_after_a_short_last_segment_claims_only_the_media_written() {
+    for timeline in [false, true] {
+        let dir = out_dir(&format!("short-last-{timeline}"));
+        let run = run(
+            &format!(
+                "{} ! {}",
+                source("10:00:00:00", 96).replace("pattern=colors", "pattern=ball"),
+                sink_props(
+                    &dir,
+                    &format!("max-files=0 playlist-length=10 segment-timeline={timeline}")
+                )
+            ),
+            false,
+        );
+        assert_eq!(run.error, None);
+        let written_ns: u64 = run
+            .segments
+            .iter()
+            .map(|s| s.get::<u64>("duration").unwrap())
+            .sum();
+        assert_eq!(written_ns, 3_840_000_000, "3 s + 21 frames written");
+        let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+        assert_schema_valid(&mpd);
+        let document = roxmltree::Document::parse(&mpd).unwrap();
+        let root = document.root_element();
+        assert_eq!(root.attribute("type"), Some("static"));
+        assert_eq!(root.attribute("mediaPresentationDuration"), Some("PT3.84S"));
+        if timeline {
+            let last_s = root
+                .descendants()
+                .filter(|n| n.has_tag_name("S"))
+                .last()
+                .unwrap();
+            // 21 frames at the 90 kHz video timescale.
+            assert_eq!(last_s.attribute("d"), Some("75600"));
+        }
+        let playlist = parse_media(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap());
+        assert_eq!(playlist.segments.last().unwrap().duration, 0.84);
+        for player in ["dash", "shaka"] {
+            let result = play_in_chromium(&dir, player, "end");
+            assert_eq!(
+                result["errors"],
+                serde_json::json!([]),
+                "{player}: {result}"
+            );
+            assert_eq!(result["ended"], true, "{player} reaches the end: {result}");
+            let time = result["currentTime"].as_f64().unwrap();
+            assert!(
+                (time - 3.84).abs() < 0.1,
+                "{player} ends at 3.84 s: {result}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// The written presentation plays in real clients: hls.js and dash.js in Debian's headless

@@ -468,11 +468,18 @@ impl DashConfig {
         let d = grid.segment_duration();
         let media_presentation_duration = match kind {
             MpdKind::Static => {
-                // From the first listed segment's start to the last one's end.
-                let frames = grid
-                    .first_frame_of_segment(last_complete_k)
-                    .saturating_add(i64::from(grid.frames_per_segment()))
-                    .saturating_sub(grid.first_frame_of_segment(first));
+                // From the first listed segment's start to the end of the media written: the
+                // last segment held can be short (a stream that ended inside it, or a cut),
+                // and a static MPD that claims more than exists sends players past the end.
+                let end = by_k
+                    .range(first..=last_complete_k)
+                    .map(|(_, f)| {
+                        grid.epoch_frame_index(f.first_frame_utc_ns)
+                            .saturating_add(i64::from(f.frames))
+                    })
+                    .max()
+                    .unwrap_or_else(|| grid.first_frame_of_segment(first));
+                let frames = end.saturating_sub(grid.first_frame_of_segment(first));
                 Some(ExactSeconds::of_frames(
                     u64::try_from(frames).unwrap_or(0),
                     grid.rate(),
@@ -979,6 +986,58 @@ pub(crate) mod tests {
                 template.attribute("presentationTimeOffset"),
                 Some((k0 as u64 * 180_180).to_string().as_str())
             );
+        }
+    }
+
+    #[test]
+    fn static_mpd_with_a_short_last_segment_claims_only_the_media_written() {
+        // A live run stopped inside its last segment: 0.84 s of 2 s at 25 fps (21 of 50
+        // frames) after three whole segments.
+        let grid = Grid::new(FrameRate::new(25, 1).unwrap(), 50).unwrap();
+        let k0 = grid.segment_of(parse_rfc3339("2026-01-01T10:00:00Z").unwrap());
+        let mut facts: Vec<SegmentFact> = (k0..k0 + 4).map(|k| fact(&grid, k, 0)).collect();
+        facts[3].frames = 21;
+        for timeline in [false, true] {
+            let mut config = config(grid);
+            config.segment_timeline = timeline;
+            let text = config
+                .mpd(&facts, k0 + 3, MpdKind::Static)
+                .unwrap()
+                .render();
+            assert_schema_valid(&text);
+            let document = roxmltree::Document::parse(&text).unwrap();
+            let root = document.root_element();
+            assert_eq!(
+                root.attribute("mediaPresentationDuration"),
+                Some("PT6.84S"),
+                "timeline {timeline}"
+            );
+            if timeline {
+                let entries: Vec<(Option<String>, Option<String>)> = child(
+                    child(
+                        child(child(root, "Period"), "AdaptationSet"),
+                        "SegmentTemplate",
+                    ),
+                    "SegmentTimeline",
+                )
+                .children()
+                .filter(|n| n.is_element())
+                .map(|s| {
+                    (
+                        s.attribute("d").map(str::to_owned),
+                        s.attribute("r").map(str::to_owned),
+                    )
+                })
+                .collect();
+                // 90 kHz: 50 frames are 180000 ticks, 21 frames 75600.
+                assert_eq!(
+                    entries,
+                    vec![
+                        (Some("180000".to_owned()), Some("2".to_owned())),
+                        (Some("75600".to_owned()), None)
+                    ]
+                );
+            }
         }
     }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
-// Plays hlsdashsink output in Debian's headless Chromium with hls.js or dash.js and prints what
-// the player saw as JSON: {"currentTime", "played", "errors", "programDateTime", "frames",
-// "audioTracks", "audioBytes"}.
+// Plays hlsdashsink output in Debian's headless Chromium with hls.js, dash.js or Shaka Player
+// and prints what the player saw as JSON: {"currentTime", "played", "errors", "programDateTime",
+// "frames", "audioTracks", "audioBytes", "ended", "duration"}.
 //
-// Usage: node play.mjs <output dir> <hls|dash> [seconds to play] [HLS playlist, default
-// video.m3u8; index.m3u8 for the multivariant playlist with its audio renditions]
+// Usage: node play.mjs <output dir> <hls|dash|shaka> [seconds to play, or "end" to play a
+// static presentation to its end] [HLS playlist, default video.m3u8; index.m3u8 for the
+// multivariant playlist with its audio renditions]
 // The directory is served on 127.0.0.1 (an ephemeral port) next to the players' own files
 // from node_modules, with /time as a UTCTiming source; nothing is downloaded at run time.
 import http from 'node:http';
@@ -15,11 +16,14 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [dir, kind, seconds = '3', hlsPlaylist = 'video.m3u8'] = process.argv.slice(2);
-const target = Number(seconds);
+const toEnd = seconds === 'end';
+const target = toEnd ? Infinity : Number(seconds);
 const libs = {
   '/lib/hls.min.js': path.join(here, 'node_modules/hls.js/dist/hls.min.js'),
   '/lib/dash.all.min.js': path.join(here, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js'),
+  '/lib/shaka-player.compiled.js': path.join(here, 'node_modules/shaka-player/dist/shaka-player.compiled.js'),
 };
+const library = { hls: 'hls.min.js', dash: 'dash.all.min.js', shaka: 'shaka-player.compiled.js' }[kind];
 const types = {
   '.m3u8': 'application/vnd.apple.mpegurl',
   '.mpd': 'application/dash+xml',
@@ -29,7 +33,7 @@ const types = {
   '.html': 'text/html',
 };
 const page = `<!doctype html><html><body><video id="v" muted playsinline></video>
-<script src="/lib/${kind === 'hls' ? 'hls.min.js' : 'dash.all.min.js'}"></script>
+<script src="/lib/${library}"></script>
 <script>
   const v = document.getElementById('v');
   window.result = { errors: [], programDateTime: null, audioTracks: 0 };
@@ -42,6 +46,14 @@ const page = `<!doctype html><html><body><video id="v" muted playsinline></video
     hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, (_, d) => { window.result.audioTracks = d.audioTracks.length; });
     hls.loadSource('/media/' + ${JSON.stringify(hlsPlaylist)});
     hls.attachMedia(v);
+  } else if (${JSON.stringify(kind)} === 'shaka') {
+    shaka.polyfill.installAll();
+    const player = new shaka.Player();
+    player.addEventListener('error', (e) => window.result.errors.push('shaka ' + (e.detail && e.detail.code)));
+    player.attach(v).then(() => player.load('/media/manifest.mpd')).then(() => {
+      window.result.audioTracks = player.getAudioTracks().length;
+      return v.play();
+    }).catch((e) => window.result.errors.push('shaka load: ' + (e && (e.code || e.message || e))));
   } else {
     const player = dashjs.MediaPlayer().create();
     player.on(dashjs.MediaPlayer.events.ERROR, (e) => window.result.errors.push(JSON.stringify(e.error || e)));
@@ -50,7 +62,7 @@ const page = `<!doctype html><html><body><video id="v" muted playsinline></video
     });
     player.initialize(v, '/media/manifest.mpd', true);
   }
-  v.play().catch((e) => window.result.errors.push('play: ' + e));
+  if (${JSON.stringify(kind)} !== 'shaka') v.play().catch((e) => window.result.errors.push('play: ' + e));
 </script></body></html>`;
 
 const server = http.createServer((req, res) => {
@@ -103,10 +115,13 @@ try {
       audioTracks: window.result.audioTracks,
       // Chromium's count of decoded audio bytes: > 0 once audio plays.
       audioBytes: document.getElementById('v').webkitAudioDecodedByteCount || 0,
+      ended: document.getElementById('v').ended,
+      duration: document.getElementById('v').duration,
     }));
     if (start === null && outcome.frames > 0) start = outcome.currentTime;
     outcome.played = start === null ? 0 : outcome.currentTime - start;
-    if (outcome.played >= target || outcome.errors.length > 0 || Date.now() > deadline) break;
+    if (outcome.played >= target || (toEnd && outcome.ended)) break;
+    if (outcome.errors.length > 0 || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   outcome.errors.push(...consoleErrors);
