@@ -1270,7 +1270,7 @@ fn static_mpd_after_a_short_last_segment_claims_only_the_media_written() {
             let last_s = root
                 .descendants()
                 .filter(|n| n.has_tag_name("S"))
-                .last()
+                .next_back()
                 .unwrap();
             // 21 frames at the 90 kHz video timescale.
             assert_eq!(last_s.attribute("d"), Some("75600"));
