@@ -1267,11 +1267,7 @@ fn static_mpd_after_a_short_last_segment_claims_only_the_media_written() {
         assert_eq!(root.attribute("type"), Some("static"));
         assert_eq!(root.attribute("mediaPresentationDuration"), Some("PT3.84S"));
         if timeline {
-            let last_s = root
-                .descendants()
-                .filter(|n| n.has_tag_name("S"))
-                .next_back()
-                .unwrap();
+            let last_s = root.descendants().rfind(|n| n.has_tag_name("S")).unwrap();
             // 21 frames at the 90 kHz video timescale.
             assert_eq!(last_s.attribute("d"), Some("75600"));
         }
