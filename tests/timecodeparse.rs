@@ -795,6 +795,61 @@ fn future_tolerance() {
     }
 }
 
+fn now_utc_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// A live timecode taken from the wall clock resolves to today even when it is ahead of this
+/// machine's clock at the latch (1 frame, 40 ms, 2 s): with the strict rule it went to
+/// yesterday, 24 h off, and redundant packagers numbered their segments a day apart.
+#[test]
+fn wall_clock_timecode_ahead_of_now_resolves_to_today() {
+    for ahead_ns in [40_000_000i64, 40_000_001, 2_000_000_000] {
+        let mut h = harness("timecodeparse source=meta", RAW_CAPS_25);
+        let labelled = now_utc_ns() + ahead_ns;
+        let day_ns = labelled.rem_euclid(86_400_000_000_000);
+        let second = day_ns / 1_000_000_000;
+        let label = format!(
+            "{:02}:{:02}:{:02}:{:02}",
+            second / 3600,
+            second / 60 % 60,
+            second % 60,
+            day_ns % 1_000_000_000 / 40_000_000
+        );
+        h.push(meta_buffer(&label, (25, 1), ms(0), None)).unwrap();
+        let utc_ns = unix_meta_ns(&h.pull().unwrap()).unwrap();
+        let off = utc_ns - now_utc_ns();
+        assert!(
+            (-3_000_000_000..3_000_000_000).contains(&off),
+            "{label} ({ahead_ns} ns ahead) resolved to {}, {off} ns from now",
+            utc::format_rfc3339_millis(utc_ns)
+        );
+    }
+}
+
+/// The pipeline a user writes first: `timecodestamper source=rtc` (the wall clock) before
+/// `timecodeparse source=meta`, started several times, latches today every time.
+#[test]
+fn rtc_timecodestamper_latches_today_every_run() {
+    for run in 0..6 {
+        let result = run_pipeline(
+            "videotestsrc is-live=true num-buffers=3 ! \
+             video/x-raw,format=I420,width=64,height=64,framerate=25/1 ! \
+             timecodestamper source=rtc ! timecodeparse name=tc source=meta",
+        );
+        let latched = result.latched.first().expect("a latch");
+        let utc_ns: i64 = latched.get("utc-ns").unwrap();
+        let off = utc_ns - now_utc_ns();
+        assert!(
+            (-5_000_000_000..3_000_000_000).contains(&off),
+            "run {run}: latched {latched}, {off} ns from now"
+        );
+    }
+}
+
 fn state_change_error(description: &str) -> String {
     init();
     let pipeline = gst::parse::launch(&format!(

@@ -14,8 +14,8 @@ use gst::subclass::prelude::*;
 use gst_video::{ValidVideoTimeCode, VideoTimeCode, VideoTimeCodeFlags, VideoTimeCodeMeta};
 
 use super::latch::{
-    ClockInterpreter, DateAnchor, DateRule, FrameInput, FrameTiming, FramesScaling, LatchReason,
-    Latcher, Observed, Resync, media_timestamp_timecode,
+    ClockInterpreter, DEFAULT_FUTURE_TOLERANCE_NS, DateAnchor, DateRule, FrameInput, FrameTiming,
+    FramesScaling, LatchReason, Latcher, Observed, Resync, media_timestamp_timecode,
 };
 use super::{TimecodeFramesScaling, TimecodeResync, TimecodeSource, TimecodeTimeline};
 use crate::bitstream::{AccessUnitReader, Fault, NalFraming, h264::H264Reader, h265::H265Reader};
@@ -36,7 +36,8 @@ const DEFAULT_RESYNC: TimecodeResync = TimecodeResync::OnDiscontinuity;
 const DEFAULT_TIMELINE: TimecodeTimeline = TimecodeTimeline::Keep;
 const DEFAULT_FRAMES_SCALING: TimecodeFramesScaling = TimecodeFramesScaling::Auto;
 const DEFAULT_FIRST_TIMECODE: &str = "00:00:00:00";
-const DEFAULT_FUTURE_TOLERANCE: gst::ClockTime = gst::ClockTime::ZERO;
+const DEFAULT_FUTURE_TOLERANCE: gst::ClockTime =
+    gst::ClockTime::from_nseconds(DEFAULT_FUTURE_TOLERANCE_NS as u64);
 /// ±18 h, the range of real-world UTC offsets (and of the seed API's utcOffset).
 const MAX_UTC_OFFSET: i32 = 18 * 3600;
 
@@ -980,7 +981,7 @@ impl ObjectImpl for TimecodeParse {
                     .build(),
                 glib::ParamSpecUInt64::builder("future-tolerance")
                     .nick("Future tolerance")
-                    .blurb("How far (ns) a timecode may be ahead of now and still resolve to today rather than yesterday; absorbs clock skew between encoder and this machine. 0 = the strict rule")
+                    .blurb("How far (ns) a timecode may be ahead of now and still resolve to today rather than yesterday: a wall-clock timecode labelled a frame ahead, host clock skew. 0 = the strict rule")
                     .maximum(12 * 3600 * gst::ClockTime::SECOND.nseconds())
                     .default_value(DEFAULT_FUTURE_TOLERANCE.nseconds())
                     .mutable_ready()

@@ -192,6 +192,19 @@ pub enum DateAnchor {
     Date(LocalDate),
 }
 
+/// How far ahead of "now" a timecode may be and still resolve to today, by default: 5 s.
+///
+/// A live timecode that *is* the wall clock (a camera, an SDI embedder, `timecodestamper
+/// source=rtc`, an encoder on another host) is often a little ahead of this machine's clock at
+/// the latch: one frame when the stamper labels a frame by its end, milliseconds of NTP skew
+/// between hosts, a second or two on hosts without NTP. Under the strict rule ("latest instant
+/// not later than now") each of those resolves to *yesterday*, 24 h off, and two redundant
+/// packagers fed this way number their segments a day apart. 5 s covers frame labelling and
+/// host clock skew with room to spare, and moves nothing a day: a timecode between 5 s and
+/// 24 h ahead still resolves to yesterday, as before. Set `future-tolerance` to 0 for the
+/// strict rule.
+pub const DEFAULT_FUTURE_TOLERANCE_NS: i64 = 5_000_000_000;
+
 /// The rule that gives a time-of-day timecode its date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DateRule {
@@ -206,7 +219,7 @@ impl Default for DateRule {
         DateRule {
             zone: Zone::Utc,
             anchor: DateAnchor::SystemClock,
-            future_tolerance_ns: 0,
+            future_tolerance_ns: DEFAULT_FUTURE_TOLERANCE_NS,
         }
     }
 }
@@ -721,6 +734,54 @@ mod tests {
             discontinuity: false,
             wall_clock_ns: 0,
         }
+    }
+
+    /// A wall-clock timecode a little ahead of this machine's clock (a stamper that labels a
+    /// frame by its end, host clock skew) resolves to today with the default rule, not to
+    /// yesterday as under the strict rule.
+    #[test]
+    fn wall_clock_timecode_ahead_of_now_resolves_to_today() {
+        let r = rate(25, 1);
+        let now = utc::parse_rfc3339("2026-12-03T23:15:07.123Z").unwrap();
+        for ahead_ns in [40_000_000i64, 40_000_001, 2_000_000_000, 4_960_000_000] {
+            // The label of the frame that starts `ahead_ns` after now (25 fps: 40 ms frames).
+            let labelled = now + ahead_ns;
+            let second = labelled.div_euclid(1_000_000_000);
+            let frame = labelled.rem_euclid(1_000_000_000) / 40_000_000;
+            let day_second = second.rem_euclid(86_400);
+            let label = format!(
+                "{:02}:{:02}:{:02}:{:02}",
+                day_second / 3600,
+                day_second / 60 % 60,
+                day_second % 60,
+                frame
+            );
+            let wall = |rule: DateRule| {
+                let mut latcher = Latcher::new(rule, Resync::OnDiscontinuity);
+                let mut i = input(Some(observed(tc(&label), r)), Some(0));
+                i.wall_clock_ns = now;
+                latcher.frame(&i).unwrap().utc_ns
+            };
+            let today = second * 1_000_000_000 + frame * 40_000_000;
+            assert_eq!(
+                wall(DateRule::default()),
+                today,
+                "{label} ({ahead_ns} ns ahead)"
+            );
+            let strict = DateRule {
+                future_tolerance_ns: 0,
+                ..DateRule::default()
+            };
+            assert_eq!(wall(strict), today - 86_400_000_000_000, "strict: {label}");
+        }
+        // Beyond the tolerance the strict rule holds: 10 s ahead is yesterday.
+        let mut latcher = Latcher::new(DateRule::default(), Resync::OnDiscontinuity);
+        let mut i = input(Some(observed(tc("23:15:17:10"), r)), Some(0));
+        i.wall_clock_ns = now;
+        assert_eq!(
+            utc::format_rfc3339_millis(latcher.frame(&i).unwrap().utc_ns),
+            "2026-12-02T23:15:17.400Z"
+        );
     }
 
     #[test]
