@@ -1235,6 +1235,59 @@ fn play_in_chromium_from(
         .unwrap_or_else(|e| panic!("{player}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
+/// hlsdashsink's keyframe requests name running times on the UTC timeline that
+/// `timecodeparse timeline=timecode` makes. With `timecodeparse` after the encoder, the encoder
+/// does not share that timeline: the requests must be carried back through `timecodeparse`, or
+/// every segment lacks its keyframe and nothing is published. Both placements, with an encoder
+/// whose own keyframe interval (250 frames) is far longer than a segment (25).
+#[test]
+fn keyframe_requests_reach_the_encoder_before_and_after_timecodeparse() {
+    let encoder = "x264enc speed-preset=ultrafast tune=zerolatency key-int-max=250 threads=1";
+    let stamped = "videotestsrc num-buffers=100 pattern=ball ! \
+         video/x-raw,format=I420,width=320,height=180,framerate=25/1 ! \
+         timecodestamper set-internal-timecode=10:00:00:00";
+    let parse = "timecodeparse source=meta reference-time=2026-01-01T12:00:00Z timeline=timecode";
+    for (placement, chain) in [
+        (
+            "after the encoder",
+            format!("{stamped} ! {encoder} ! h264parse ! {parse}"),
+        ),
+        (
+            "before the encoder",
+            format!("{stamped} ! {parse} ! {encoder}"),
+        ),
+    ] {
+        let dir = out_dir(&format!("fku-{}", placement.replace(' ', "-")));
+        let run = run(
+            &format!(
+                "{chain} ! {}",
+                sink_props(&dir, "max-files=0 playlist-length=10")
+            ),
+            false,
+        );
+        assert_eq!(run.error, None, "{placement}");
+        assert!(
+            run.warnings.iter().all(|w| !w.contains("keyframe")),
+            "{placement}: every segment starts on a keyframe: {:?}",
+            run.warnings
+        );
+        let ks: Vec<i64> = run.segments.iter().map(|s| s.get("k").unwrap()).collect();
+        assert_eq!(
+            ks,
+            (K0..K0 + 4).collect::<Vec<_>>(),
+            "{placement}: all published"
+        );
+        let playlist = parse_media(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap());
+        assert_eq!(playlist.segments.len(), 4, "{placement}");
+        for k in K0..K0 + 4 {
+            let frames = ffprobe_frames(&concatenate(&dir, k..k + 1));
+            assert_eq!(frames.len(), 25, "{placement}: segment {k}");
+            assert!(frames[0].1, "{placement}: segment {k} starts on a keyframe");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// A live run that ends inside a segment (96 frames: three 1 s segments and 0.84 s) leaves a
 /// static MPD that claims exactly the media written, with the last segment's real length, and
 /// dash.js and Shaka Player play it to its end (a longer claim stalls them before `ended`).

@@ -694,6 +694,62 @@ fn two_instances_same_timestamps() {
     );
 }
 
+/// With timeline=timecode, upstream events that name a downstream running time (a sink's
+/// force-key-unit for a segment boundary, QoS) reach upstream on the input's timeline: an
+/// encoder before timecodeparse then cuts its keyframe on the frame that was asked for.
+#[test]
+fn upstream_running_times_are_carried_back_to_the_input_timeline() {
+    let mut h = harness(
+        "timecodeparse source=meta timeline=timecode reference-time=2022-01-01T12:00:00Z",
+        RAW_CAPS_25,
+    );
+    // Input running time 5 s carries 11:00:00:00 = 2022-01-01T11:00:00Z.
+    for k in 0..3u64 {
+        let tc = format!("11:00:00:{k:02}");
+        h.push(meta_buffer(&tc, (25, 1), ms(5_000 + k * 40), None))
+            .unwrap();
+        h.pull().unwrap();
+    }
+    let utc_11 = gst::ClockTime::from_nseconds(1_641_034_800_000_000_000);
+    // The boundary one second after 11:00:00 on the UTC timeline is input running time 6 s.
+    assert!(
+        h.push_upstream_event(
+            gst_video::UpstreamForceKeyUnitEvent::builder()
+                .running_time(utc_11 + gst::ClockTime::SECOND)
+                .all_headers(true)
+                .count(3)
+                .build()
+        )
+    );
+    let upstream: Vec<gst::Event> = std::iter::from_fn(|| h.try_pull_upstream_event()).collect();
+    let fku = upstream
+        .iter()
+        .find(|e| gst_video::ForceKeyUnitEvent::is(e))
+        .expect("the force-key-unit event goes upstream");
+    let parsed = gst_video::UpstreamForceKeyUnitEvent::parse(fku).unwrap();
+    assert_eq!(parsed.running_time, Some(gst::ClockTime::from_seconds(6)));
+    assert!(parsed.all_headers);
+    assert_eq!(parsed.count, 3);
+
+    assert!(
+        h.push_upstream_event(
+            gst::event::Qos::builder(gst::QOSType::Underflow, 1.5, 1_000_000)
+                .timestamp(utc_11 + gst::ClockTime::from_mseconds(80))
+                .build()
+        )
+    );
+    let upstream: Vec<gst::Event> = std::iter::from_fn(|| h.try_pull_upstream_event()).collect();
+    let qos = upstream
+        .iter()
+        .find_map(|e| match e.view() {
+            gst::EventView::Qos(q) => Some(q.get()),
+            _ => None,
+        })
+        .expect("the QoS event goes upstream");
+    assert_eq!(qos.3, Some(gst::ClockTime::from_mseconds(5_080)));
+    assert_eq!((qos.1, qos.2), (1.5, 1_000_000));
+}
+
 fn stats_of(h: &gst_check::Harness) -> gst::Structure {
     h.element()
         .expect("element")

@@ -1075,7 +1075,7 @@ impl HlsDashSink {
                             k
                         ),
                         [
-                            "first frame at {}: make the encoder honour force-key-unit requests (put timecodeparse timeline=timecode before the encoder) or set its keyframe interval to the segment's frame count, aligned to the timecode",
+                            "first frame at {}: make the encoder honour force-key-unit requests (elements between it and this sink must pass them on, translating running times if they rewrite timestamps, as timecodeparse does) or set its keyframe interval to the segment's frame count, aligned to the timecode",
                             format_rfc3339_nanos(utc_ns)
                         ]
                     );

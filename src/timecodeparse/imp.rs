@@ -209,6 +209,10 @@ struct State {
     unix_reference: gst::Caps,
     /// The last daily jam built, by its UTC ns: NDF streams keep one jam all day.
     jam_cache: Option<(i64, glib::DateTime)>,
+    /// With `timeline=timecode`: output running time − input running time of the last frame
+    /// restamped, to carry upstream events that name a running time (force-key-unit, QoS)
+    /// back onto the input's timeline.
+    output_minus_input_ns: Option<i64>,
 }
 
 impl State {
@@ -228,6 +232,7 @@ impl State {
             reported: HashSet::new(),
             unix_reference: gst::Caps::new_empty_simple(UNIX_REFERENCE),
             jam_cache: None,
+            output_minus_input_ns: None,
         }
     }
 
@@ -612,6 +617,17 @@ impl TimecodeParse {
                         // order leads presentation, so no DTS is invented.
                         _ => None,
                     };
+                    // Where the input timeline lies under ours, for upstream events: by PTS,
+                    // or by DTS for a stream whose frames have none.
+                    let input_running = running_ns.map(|r| (r, pts)).or_else(|| {
+                        let decode = buf.dts().and_then(|d| state.segment.to_running_time(d))?;
+                        Some((i64::try_from(decode.nseconds()).ok()?, dts?))
+                    });
+                    if let Some((input_ns, output)) = input_running
+                        && let Ok(output_ns) = i64::try_from(output.nseconds())
+                    {
+                        state.output_minus_input_ns = Some(output_ns - input_ns);
+                    }
                     buf.set_pts(pts);
                     buf.set_dts(dts);
                     if buf.duration().is_none() {
@@ -750,6 +766,24 @@ impl TimecodeParse {
         }
     }
 
+    /// Upstream events. With `timeline=timecode` downstream's running time is the UTC instant,
+    /// which upstream does not share: an event naming a running time (a sink's force-key-unit
+    /// for a segment boundary, QoS) is carried back onto the input's timeline, so an encoder
+    /// before this element still cuts its keyframe on the frame that was asked for.
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        gst::log!(CAT, obj = pad, "Handling upstream event {:?}", event);
+        let shift = lock(&self.state).as_ref().and_then(|state| {
+            (state.sent_segment == Some(SentSegment::Timecode))
+                .then_some(state.output_minus_input_ns)
+                .flatten()
+        });
+        let event = match shift {
+            Some(shift) => translate_upstream_event(event, shift),
+            None => event,
+        };
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
     fn set_caps(
         &self,
         state: &mut State,
@@ -851,6 +885,38 @@ impl TimecodeParse {
     }
 }
 
+/// `event` with every running time it names moved back by `shift_ns` (output − input).
+fn translate_upstream_event(event: gst::Event, shift_ns: i64) -> gst::Event {
+    let back = |running: gst::ClockTime| {
+        let input = i128::from(running.nseconds()) - i128::from(shift_ns);
+        // Before the input's running time 0: the earliest it has.
+        gst::ClockTime::from_nseconds(u64::try_from(input.max(0)).unwrap_or(u64::MAX))
+    };
+    if gst_video::ForceKeyUnitEvent::is(&event)
+        && let Ok(fku) = gst_video::UpstreamForceKeyUnitEvent::parse(&event)
+    {
+        let Some(running_time) = fku.running_time else {
+            return event;
+        };
+        return gst_video::UpstreamForceKeyUnitEvent::builder()
+            .running_time(back(running_time))
+            .all_headers(fku.all_headers)
+            .count(fku.count)
+            .seqnum(event.seqnum())
+            .build();
+    }
+    if let gst::EventView::Qos(qos) = event.view() {
+        let (kind, proportion, diff, timestamp) = qos.get();
+        if let Some(timestamp) = timestamp {
+            return gst::event::Qos::builder(kind, proportion, diff)
+                .timestamp(back(timestamp))
+                .seqnum(event.seqnum())
+                .build();
+        }
+    }
+    event
+}
+
 /// The daily jam of a frame's time code: the instant its label counts from, so that
 /// jam + hh:mm:ss + ff × fps_d/fps_n is the frame's UTC instant (what `to_date_time()` returns
 /// in GStreamer 1.22). Built as a UTC GDateTime, µs precision.
@@ -914,6 +980,13 @@ impl ObjectSubclass for TimecodeParse {
             .pad_template("src")
             .expect("src template is registered in pad_templates()");
         let srcpad = gst::Pad::builder_from_template(&templ)
+            .event_function(|pad, parent, event| {
+                TimecodeParse::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_event(pad, event),
+                )
+            })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         TimecodeParse {
