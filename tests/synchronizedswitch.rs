@@ -517,6 +517,8 @@ struct Observed {
     decoded: Vec<i64>,
     switches: Vec<(String, i64)>,
     errors: Vec<String>,
+    /// The pipeline reached EOS (a run that hangs fails instead of passing after a timeout).
+    eos: bool,
 }
 
 /// videotestsrc → timecodestamper → tee → two x264enc branches (different settings) →
@@ -535,8 +537,8 @@ fn encoded_pipeline(
     let description = format!(
         "videotestsrc num-buffers={frames} is-live={live} pattern=ball ! video/x-raw,format=I420,width=320,height=180,framerate=25/1 \
          ! timecodestamper ! tee name=t \
-         t. ! {queue} ! {branch_a} name=enc_a ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_a ! sw.sink_0 \
-         t. ! {queue} ! {branch_b} name=enc_b ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_b ! sw.sink_1 \
+         t. ! {queue} ! {branch_a} name=enc_a ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_a ! valve name=cut_a ! sw.sink_0 \
+         t. ! {queue} ! {branch_b} name=enc_b ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_b ! valve name=cut_b ! sw.sink_1 \
          synchronizedswitch name=sw timeout=300000000 max-window={window} ! h264parse ! avdec_h264 ! appsink name=out sync=false"
     );
     let pipeline = gst::parse::launch(&description)
@@ -599,9 +601,12 @@ fn encoded_pipeline(
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
         match msg.view() {
-            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Eos(_) => {
+                observed.lock().unwrap().eos = true;
+                break;
+            }
             gst::MessageView::Error(e) => {
                 observed
                     .lock()
@@ -647,6 +652,7 @@ fn carries_parameter_sets(buffer: &gst::BufferRef) -> bool {
 
 fn check_encoded_run(observed: &Observed, frames: i64) {
     assert!(observed.errors.is_empty(), "errors: {:?}", observed.errors);
+    assert!(observed.eos, "the run ended with EOS");
     let indices: Vec<i64> = observed.encoded.iter().map(|e| e.0).collect();
     let mut sorted = indices.clone();
     sorted.sort();
@@ -774,6 +780,57 @@ fn live_x264_branches_switch_and_fail_over_without_a_glitch() {
             ("timeout", 80)
         ]
     );
+}
+
+/// A branch cut by a valve (which swallows its EOS too) fails over, and when the source ends
+/// the output still gets EOS: a dead branch does not hold it back. Then the same with a branch
+/// that stalls right at the end: EOS comes once its silence reaches `timeout`.
+#[test]
+fn a_dead_branch_does_not_hold_back_eos() {
+    for cut_at in [40, 97] {
+        let observed = encoded_pipeline(
+            100,
+            true,
+            32,
+            "queue",
+            "x264enc tune=zerolatency speed-preset=ultrafast bitrate=500 key-int-max=10 option-string=scenecut=0",
+            "x264enc tune=zerolatency speed-preset=ultrafast bitrate=800 key-int-max=10 option-string=scenecut=0",
+            move |pipeline, index| {
+                if index == cut_at {
+                    let valve = pipeline.by_name("cut_a").unwrap();
+                    valve.set_property("drop", true);
+                }
+            },
+        );
+        assert!(observed.eos, "cut at {cut_at}: EOS arrives");
+        assert!(observed.errors.is_empty(), "{:?}", observed.errors);
+        let indices: Vec<i64> = observed.encoded.iter().map(|e| e.0).collect();
+        assert_eq!(
+            indices.first(),
+            Some(&0),
+            "cut at {cut_at}: the output starts at the first frame"
+        );
+        assert!(
+            indices.windows(2).all(|w| w[1] > w[0]),
+            "cut at {cut_at}: nothing repeated or out of order: {indices:?}"
+        );
+        let reasons: Vec<&str> = observed.switches.iter().map(|s| s.0.as_str()).collect();
+        if cut_at == 40 {
+            // B's next keyframe takes over (the frames before it are a reported gap, as the
+            // cut came between keyframes); it runs to the end.
+            assert_eq!(
+                indices.last(),
+                Some(&99),
+                "cut at {cut_at}: runs to the last frame"
+            );
+            assert_eq!(reasons, ["initial", "timeout"], "cut at {cut_at}");
+        } else {
+            // B has no keyframe left before the end: the last frames are a reported gap, and
+            // EOS follows once A's silence reaches the timeout.
+            assert_eq!(reasons, ["initial"], "cut at {cut_at}");
+            assert!(indices.last().is_some_and(|&last| last >= cut_at));
+        }
+    }
 }
 
 #[test]

@@ -641,14 +641,29 @@ impl<T> SwitchCore<T> {
             .map(|frame| (frame.index, frame.keyframe, &frame.payload))
     }
 
-    /// True when there are pads and every one reached EOS or errored and holds nothing more: the
-    /// glue forwards EOS.
+    /// True when the stream has ended: the glue forwards EOS. That is when at least one pad
+    /// reached EOS or errored, and every pad is either ended with nothing queued, or out of
+    /// service — silent for `timeout` (a dead branch: a cut link, a stalled encoder, a valve
+    /// that swallowed its EOS). A dead branch never holds EOS back; a branch that stalls right
+    /// at the end delays it by at most `timeout`. Frames a silent pad still holds were not
+    /// taken within `timeout`, so nothing could output them anyway.
     pub fn all_ended(&self) -> bool {
-        !self.pads.is_empty()
-            && self
-                .pads
-                .iter()
-                .all(|state| state.ended.is_some() && state.queue.is_empty())
+        let timeout_ns = self.config.timeout_ns;
+        let mut any_ended = false;
+        for state in &self.pads {
+            let silent = state.silent(self.now_ns, timeout_ns);
+            match state.ended {
+                Some(_) => {
+                    any_ended = true;
+                    if !state.queue.is_empty() && !silent {
+                        return false;
+                    }
+                }
+                None if silent => {}
+                None => return false,
+            }
+        }
+        any_ended
     }
 
     /// The latency the core adds in steady state, in frames: 0. The active pad's frames are

@@ -776,6 +776,38 @@ fn all_ended_after_every_pad_ends_and_drains() {
     assert_eq!(h.core.max_added_latency_frames(), WINDOW as u64);
 }
 
+/// A dead branch (silent, its EOS swallowed by a valve or a cut link) does not hold EOS back
+/// once every branch in service has ended; a branch that stalls right at the end delays EOS by
+/// `timeout` at most.
+#[test]
+fn a_dead_branch_does_not_hold_back_eos() {
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    // b dies (no more frames, no EOS); a goes on and ends.
+    h.lockstep(&[a], 6..20, |_, _| true);
+    h.tick(h.now + TIMEOUT);
+    assert!(!h.core.all_ended(), "a still delivers");
+    h.eos(a);
+    assert!(h.core.all_ended(), "b has been silent past the timeout");
+
+    // Both deliver until the end, then b stalls as a reaches EOS: EOS waits for b's timeout.
+    let (mut h, a, b) = two_pads_running(true, |_| true);
+    h.lockstep(&[a, b], 6..20, |_, _| true);
+    h.eos(a);
+    assert!(!h.core.all_ended(), "b may still deliver");
+    h.tick(h.now + TIMEOUT - 1);
+    assert!(!h.core.all_ended());
+    h.tick(h.now + 1);
+    assert!(
+        h.core.all_ended(),
+        "b silent for the timeout: out of service"
+    );
+
+    // Every branch silent but none ended (a paused live source): no EOS.
+    let (mut h, _a, _b) = two_pads_running(true, |_| true);
+    h.tick(h.now + 10 * TIMEOUT);
+    assert!(!h.core.all_ended());
+}
+
 #[test]
 fn conservation_in_the_unit_scenarios() {
     // Every payload pushed comes out exactly once (emitted or dropped) or is still queued.
