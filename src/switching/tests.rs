@@ -781,7 +781,7 @@ fn all_ended_after_every_pad_ends_and_drains() {
 /// `timeout` at most.
 #[test]
 fn a_dead_branch_does_not_hold_back_eos() {
-    let (mut h, a, b) = two_pads_running(true, |_| true);
+    let (mut h, a, _b) = two_pads_running(true, |_| true);
     // b dies (no more frames, no EOS); a goes on and ends.
     h.lockstep(&[a], 6..20, |_, _| true);
     h.tick(h.now + TIMEOUT);
