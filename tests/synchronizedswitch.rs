@@ -533,18 +533,45 @@ fn encoded_pipeline(
     branch_b: &str,
     control: impl Fn(&gst::Pipeline, i64) + Send + Sync + 'static,
 ) -> Observed {
+    encoded_pipeline_with(
+        "h264",
+        frames,
+        live,
+        window,
+        queue,
+        branch_a,
+        branch_b,
+        |_| {},
+        control,
+    )
+}
+
+/// [`encoded_pipeline`], with `setup` applied to the pipeline before it starts.
+#[allow(clippy::too_many_arguments)]
+fn encoded_pipeline_with(
+    codec: &'static str,
+    frames: u32,
+    live: bool,
+    window: u32,
+    queue: &str,
+    branch_a: &str,
+    branch_b: &str,
+    setup: impl FnOnce(&gst::Pipeline),
+    control: impl Fn(&gst::Pipeline, i64) + Send + Sync + 'static,
+) -> Observed {
     init();
     let description = format!(
         "videotestsrc num-buffers={frames} is-live={live} pattern=ball ! video/x-raw,format=I420,width=320,height=180,framerate=25/1 \
          ! timecodestamper ! tee name=t \
-         t. ! {queue} ! {branch_a} name=enc_a ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_a ! valve name=cut_a ! sw.sink_0 \
-         t. ! {queue} ! {branch_b} name=enc_b ! video/x-h264,stream-format=byte-stream,alignment=au ! identity name=break_b ! valve name=cut_b ! sw.sink_1 \
-         synchronizedswitch name=sw timeout=300000000 max-window={window} ! h264parse ! avdec_h264 ! appsink name=out sync=false"
+         t. ! {queue} ! {branch_a} name=enc_a ! video/x-{codec},stream-format=byte-stream,alignment=au ! identity name=break_a ! valve name=cut_a ! sw.sink_0 \
+         t. ! {queue} ! {branch_b} name=enc_b ! video/x-{codec},stream-format=byte-stream,alignment=au ! identity name=break_b ! valve name=cut_b ! sw.sink_1 \
+         synchronizedswitch name=sw timeout=300000000 max-window={window} ! {codec}parse ! avdec_{codec} ! appsink name=out sync=false"
     );
     let pipeline = gst::parse::launch(&description)
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
+    setup(&pipeline);
     let observed = Arc::new(Mutex::new(Observed::default()));
     let switch = pipeline.by_name("sw").unwrap();
     let weak = pipeline.downgrade();
@@ -564,7 +591,7 @@ fn encoded_pipeline(
                         let base = *observed.base.get_or_insert(tc.frame_index());
                         let index = tc.frame_index() - base;
                         observed.encoded.push((index, key));
-                        if carries_parameter_sets(buffer) {
+                        if carries_parameter_sets(codec, buffer) {
                             observed.with_parameter_sets.push(index);
                         }
                         index
@@ -638,16 +665,30 @@ fn encoded_pipeline(
     observed
 }
 
-/// An H.264 byte-stream access unit with both an SPS (7) and a PPS (8).
-fn carries_parameter_sets(buffer: &gst::BufferRef) -> bool {
+/// A byte-stream access unit with every parameter set a decoder needs: SPS (7) and PPS (8)
+/// in H.264; VPS (32), SPS (33) and PPS (34) in H.265.
+fn carries_parameter_sets(codec: &str, buffer: &gst::BufferRef) -> bool {
     use gstlockstep::bitstream::NalFraming;
     use gstlockstep::bitstream::nal::NalUnits;
     let map = buffer.map_readable().unwrap();
     let types: Vec<u8> = NalUnits::new(&map, NalFraming::AnnexB)
         .filter_map(Result::ok)
-        .filter_map(|nal| nal.first().map(|header| header & 0x1f))
+        .filter_map(|nal| nal.first().map(|&header| nal_type(codec, header)))
         .collect();
-    types.contains(&7) && types.contains(&8)
+    let needed: &[u8] = if codec == "h265" {
+        &[32, 33, 34]
+    } else {
+        &[7, 8]
+    };
+    needed.iter().all(|t| types.contains(t))
+}
+
+fn nal_type(codec: &str, header: u8) -> u8 {
+    if codec == "h265" {
+        (header >> 1) & 0x3f
+    } else {
+        header & 0x1f
+    }
 }
 
 fn check_encoded_run(observed: &Observed, frames: i64) {
@@ -831,6 +872,108 @@ fn a_dead_branch_does_not_hold_back_eos() {
             assert!(indices.last().is_some_and(|&last| last >= cut_at));
         }
     }
+}
+
+/// Removes the SPS and PPS from every access unit after the first one that passes `pad`: an
+/// encoder that sends its parameter sets once.
+fn send_parameter_sets_once(codec: &'static str, pad: &gst::Pad) {
+    use gstlockstep::bitstream::NalFraming;
+    use gstlockstep::bitstream::nal::{NalUnits, write_annex_b};
+    let seen = std::sync::atomic::AtomicBool::new(false);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if !seen.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let stripped = {
+            let map = buffer.map_readable().unwrap();
+            let kept: Vec<&[u8]> = NalUnits::new(&map, NalFraming::AnnexB)
+                .filter_map(Result::ok)
+                .filter(|nal| {
+                    !matches!(
+                        nal.first().map(|&h| nal_type(codec, h)),
+                        Some(7 | 8) if codec == "h264"
+                    ) && !matches!(
+                        nal.first().map(|&h| nal_type(codec, h)),
+                        Some(32..=34) if codec == "h265"
+                    )
+                })
+                .collect();
+            write_annex_b(&kept)
+        };
+        let mut out = gst::Buffer::from_mut_slice(stripped);
+        buffer
+            .copy_into(
+                out.get_mut().unwrap(),
+                gst::BufferCopyFlags::FLAGS
+                    | gst::BufferCopyFlags::TIMESTAMPS
+                    | gst::BufferCopyFlags::META,
+                ..0,
+            )
+            .unwrap();
+        *buffer = out;
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Branches whose encoders send their SPS/PPS only once: every switch frame goes out with the
+/// incoming branch's parameter sets in front of it, so the decoder decodes every frame after
+/// every switch.
+#[test]
+fn switch_frames_without_parameter_sets_get_the_branchs_own() {
+    for (codec, encoder) in [
+        (
+            "h264",
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 option-string=scenecut=0",
+        ),
+        (
+            "h265",
+            "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=10 option-string=scenecut=0",
+        ),
+    ] {
+        switch_frames_get_parameter_sets(codec, encoder);
+    }
+}
+
+fn switch_frames_get_parameter_sets(codec: &'static str, encoder: &str) {
+    let observed = encoded_pipeline_with(
+        codec,
+        80,
+        true,
+        32,
+        "queue",
+        &format!("{encoder} bitrate=500"),
+        &format!("{encoder} bitrate=900"),
+        |pipeline| {
+            for name in ["break_a", "break_b"] {
+                let identity = pipeline.by_name(name).unwrap();
+                send_parameter_sets_once(codec, &identity.static_pad("sink").unwrap());
+            }
+        },
+        |pipeline, index| {
+            let sw = pipeline.by_name("sw").unwrap();
+            let pad = |n: u32| sw.static_pad(&format!("sink_{n}")).unwrap();
+            match index {
+                15 => sw.set_property("active-pad", pad(1)),
+                35 => sw.set_property("active-pad", pad(0)),
+                55 => sw.set_property("active-pad", pad(1)),
+                _ => {}
+            }
+        },
+    );
+    assert_eq!(observed.errors, Vec::<String>::new());
+    let reasons: Vec<&str> = observed.switches.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["initial", "manual", "manual", "manual"],
+        "{codec}"
+    );
+    // Only the switch frames carry parameter sets (the branches' first frames among them).
+    let switch_frames: Vec<i64> = observed.switches.iter().map(|s| s.1).collect();
+    assert_eq!(observed.with_parameter_sets, switch_frames, "{codec}");
+    check_encoded_run(&observed, 80);
 }
 
 #[test]

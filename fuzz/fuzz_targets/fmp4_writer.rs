@@ -53,7 +53,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(config) = AudioSpecificConfig::parse(&record) {
         assert!(config.sampling_rate > 0 && matches!(config.frame_length, 960 | 1024));
-        assert!(config.codec_string().chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+        assert!(
+            config
+                .codec_string()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.')
+        );
         let audio = AudioTrack {
             config,
             bandwidth: u32::from(selector) * 1000,

@@ -8,7 +8,7 @@
 //! aside and parses it once the first slice header has named its PPS, and so its SPS.
 
 use super::bits::{BitReader, BitWriter, unescape_rbsp};
-use super::nal::{self, NalUnits, header_window};
+use super::nal::{NalUnits, header_window};
 use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
 use super::vui::VuiCommon;
 use super::{
@@ -758,51 +758,16 @@ impl H264Reader {
     /// after its header, keeps the framing and the parameter sets read so far, and is reported
     /// as [`Fault::MalformedParameterSet`] with the next access unit.
     fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
-        if super::nal::starts_with_start_code(data) {
-            self.clear_parameter_sets();
-            self.framing = NalFraming::AnnexB;
-            for nal in super::nal::AnnexBNalUnits::new(data) {
-                let parsed = self.handle_parameter_set(nal);
-                self.pending_faults
-                    .insert_if(parsed.is_err(), Fault::MalformedParameterSet);
-            }
-            return Ok(());
-        }
-        let header = data.get(..6).ok_or(ParseError::Truncated)?;
-        if header[0] != 1 {
-            return Err(ParseError::Invalid("avcC configurationVersion"));
-        }
-        // lengthSizeMinusOne 2 (3-byte sizes) is not allowed by 14496-15.
-        let size_len = (header[4] & 0x03) + 1;
-        if size_len == 3 {
-            return Err(ParseError::Invalid("avcC lengthSizeMinusOne"));
-        }
+        let record = super::codec_data::avcc(data)?;
         self.clear_parameter_sets();
-        self.framing = NalFraming::LengthPrefixed(size_len);
-        let read = self.read_avcc_parameter_sets(data);
-        self.pending_faults
-            .insert_if(read.is_err(), Fault::MalformedParameterSet);
-        Ok(())
-    }
-
-    /// The SPS and PPS arrays of an avcC record. Stops at the first one that is cut off;
-    /// parameter sets that do not parse are skipped. Err if anything was wrong.
-    fn read_avcc_parameter_sets(&mut self, data: &[u8]) -> Result<(), ParseError> {
-        let mut pos = 5;
-        let mut result = Ok(());
-        for count_mask in [0x1f, 0xff] {
-            // numOfSequenceParameterSets (5 bits), then numOfPictureParameterSets (8 bits).
-            let count = data.get(pos).ok_or(ParseError::Truncated)? & count_mask;
-            pos += 1;
-            for _ in 0..count {
-                let nal = nal::take_u16_prefixed(data, &mut pos)?;
-                if let Err(e) = self.handle_parameter_set(nal) {
-                    result = Err(e);
-                }
-            }
+        self.framing = record.framing;
+        let mut faulty = record.truncated;
+        for nal in record.nal_units {
+            faulty |= self.handle_parameter_set(nal).is_err();
         }
-        // The high-profile tail (chroma_format, bit depths, SPS extensions) is not needed.
-        result
+        self.pending_faults
+            .insert_if(faulty, Fault::MalformedParameterSet);
+        Ok(())
     }
 
     fn clear_parameter_sets(&mut self) {

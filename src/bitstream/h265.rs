@@ -7,7 +7,7 @@
 //! and the active SPS is taken to be the one parsed last.
 
 use super::bits::{BitReader, BitWriter, unescape_rbsp};
-use super::nal::{self, AnnexBNalUnitsRev, NalUnits};
+use super::nal::{AnnexBNalUnitsRev, NalUnits};
 use super::sei::{SeiMessages, read_time_of_day, write_sei_nal, write_time_of_day};
 use super::vui::VuiCommon;
 use super::{
@@ -919,49 +919,16 @@ impl H265Reader {
     /// after its header, keeps the framing and the SPS read so far, and is reported as
     /// [`Fault::MalformedParameterSet`] with the next access unit.
     fn parse_codec_data(&mut self, data: &[u8]) -> Result<(), ParseError> {
-        if super::nal::starts_with_start_code(data) {
-            self.clear_parameter_sets();
-            self.framing = NalFraming::AnnexB;
-            for nal in super::nal::AnnexBNalUnits::new(data) {
-                let parsed = self.handle_parameter_set(nal);
-                self.pending_faults
-                    .insert_if(parsed.is_err(), Fault::MalformedParameterSet);
-            }
-            return Ok(());
-        }
-        // configurationVersion is not checked: early writers put 0 there.
-        let header = data.get(..23).ok_or(ParseError::Truncated)?;
-        let size_len = (header[21] & 0x03) + 1;
-        if size_len == 3 {
-            return Err(ParseError::Invalid("hvcC lengthSizeMinusOne"));
-        }
+        let record = super::codec_data::hvcc(data)?;
         self.clear_parameter_sets();
-        self.framing = NalFraming::LengthPrefixed(size_len);
-        let read = self.read_hvcc_arrays(data, header[22]);
-        self.pending_faults
-            .insert_if(read.is_err(), Fault::MalformedParameterSet);
-        Ok(())
-    }
-
-    /// The NAL unit arrays of an hvcC record. Stops at the first NAL unit that is cut off;
-    /// parameter sets that do not parse are skipped. Err if anything was wrong.
-    fn read_hvcc_arrays(&mut self, data: &[u8], num_arrays: u8) -> Result<(), ParseError> {
-        let mut pos = 23;
-        let mut result = Ok(());
-        for _ in 0..num_arrays {
-            // array_completeness, reserved, NAL_unit_type; then numNalus.
-            let array = data.get(pos..pos + 3).ok_or(ParseError::Truncated)?;
-            let num_nalus = u16::from_be_bytes([array[1], array[2]]);
-            pos += 3;
-            for _ in 0..num_nalus {
-                let nal = nal::take_u16_prefixed(data, &mut pos)?;
-                // Each NAL unit says what it is; the array type is not trusted.
-                if let Err(e) = self.handle_parameter_set(nal) {
-                    result = Err(e);
-                }
-            }
+        self.framing = record.framing;
+        let mut faulty = record.truncated;
+        for nal in record.nal_units {
+            faulty |= self.handle_parameter_set(nal).is_err();
         }
-        result
+        self.pending_faults
+            .insert_if(faulty, Fault::MalformedParameterSet);
+        Ok(())
     }
 
     fn clear_parameter_sets(&mut self) {

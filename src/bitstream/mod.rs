@@ -14,9 +14,11 @@
 //! - [`h265`]: SPS subset (VUI timing), time_code SEI (H.265 D.2.27 / D.3.27).
 
 pub mod bits;
+pub mod codec_data;
 pub mod h264;
 pub mod h265;
 pub mod nal;
+pub mod parameter_sets;
 pub mod sei;
 pub mod vui;
 

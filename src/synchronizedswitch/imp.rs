@@ -20,6 +20,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::AlignBy;
+use crate::bitstream::NalFraming;
+use crate::bitstream::parameter_sets::{Codec as ParameterSetCodec, ParameterSetCache};
 use crate::framemeta::{self, MetaError};
 use crate::switching::reorder::CutTracker;
 use crate::switching::{
@@ -93,6 +95,60 @@ fn now_ns() -> u64 {
         .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
+/// A cache of in-band parameter sets for H.264/H.265 caps whose access units carry them
+/// (byte-stream, avc3, hev1), seeded from codec_data when there is some; `None` for raw video
+/// and for avc/hvc1, whose parameter sets travel in the caps (sent again at a switch).
+fn in_band_parameter_sets(caps: &gst::Caps) -> Option<ParameterSetCache> {
+    let s = caps.structure(0)?;
+    let codec = match s.name().as_str() {
+        "video/x-h264" => ParameterSetCodec::H264,
+        "video/x-h265" => ParameterSetCodec::H265,
+        _ => return None,
+    };
+    let codec_data = s.get::<gst::Buffer>("codec_data").ok();
+    let stream_format = s.get::<&str>("stream-format").unwrap_or("byte-stream");
+    let size_len = |data: &[u8]| {
+        let byte = match codec {
+            ParameterSetCodec::H264 => data.get(4),
+            ParameterSetCodec::H265 => data.get(21),
+        };
+        byte.map_or(4, |b| (b & 0x03) + 1)
+    };
+    let framing = match stream_format {
+        "byte-stream" => NalFraming::AnnexB,
+        "avc3" | "hev1" => {
+            let map = codec_data.as_ref()?.map_readable().ok()?;
+            NalFraming::LengthPrefixed(size_len(&map))
+        }
+        _ => return None,
+    };
+    let seeded = codec_data.as_ref().and_then(|data| {
+        let map = data.map_readable().ok()?;
+        ParameterSetCache::from_codec_data(codec, framing, &map).ok()
+    });
+    Some(seeded.unwrap_or_else(|| ParameterSetCache::new(codec, framing)))
+}
+
+/// `buffer` with `cache`'s parameter sets in front of its first slice, when it lacks them:
+/// same timestamps, flags and metas, new memory.
+fn with_parameter_sets(buffer: &gst::Buffer, cache: &ParameterSetCache) -> Option<gst::Buffer> {
+    let completed = {
+        let map = buffer.map_readable().ok()?;
+        cache.complete(&map)?
+    };
+    let mut out = gst::Buffer::from_mut_slice(completed);
+    buffer
+        .copy_into(
+            out.get_mut()?,
+            gst::BufferCopyFlags::FLAGS
+                | gst::BufferCopyFlags::TIMESTAMPS
+                | gst::BufferCopyFlags::META,
+            ..0,
+        )
+        .ok()?;
+    Some(out)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     align_by: AlignBy,
@@ -135,6 +191,9 @@ struct Frame {
     /// its way, so it stays small.
     segment: Arc<gst::FormattedSegment<gst::ClockTime>>,
     timecode: Option<Timecode>,
+    /// The branch's parameter sets as this keyframe arrived (in-band streams only): put in
+    /// front of it if it becomes a switch frame without its own.
+    parameter_sets: Option<Arc<ParameterSetCache>>,
 }
 
 /// What the core decided and the push side still has to do, in order.
@@ -247,6 +306,9 @@ struct PadStream {
     /// The branch showed DTS ≠ PTS: it reorders frames, so DTS = PTS on a frame proves
     /// nothing (a B-frame may have it by chance).
     reorders: bool,
+    /// H.264/H.265 with parameter sets in band (byte-stream, avc3, hev1): the latest ones,
+    /// from codec_data and the keyframes that carry them.
+    parameter_sets: Option<Arc<ParameterSetCache>>,
 }
 
 impl Default for PadStream {
@@ -261,6 +323,7 @@ impl Default for PadStream {
             reorders: false,
             align_by: DEFAULT_ALIGN_BY,
             rate: None,
+            parameter_sets: None,
         }
     }
 }
@@ -587,11 +650,22 @@ impl SynchronizedSwitch {
             stream.tracker.reset();
         }
         let placement = stream.tracker.observe(index, in_order);
+        let parameter_sets = if keyframe {
+            stream.parameter_sets.as_mut().map(|cache| {
+                if let Ok(map) = buffer.map_readable() {
+                    Arc::make_mut(cache).observe(&map);
+                }
+                cache.clone()
+            })
+        } else {
+            None
+        };
         let frame = Frame {
             buffer,
             caps,
             segment: stream.segment.clone(),
             timecode: timecode.map(|(tc, _)| tc),
+            parameter_sets,
         };
         drop(stream);
 
@@ -777,6 +851,7 @@ impl SynchronizedSwitch {
                 }
                 stream.warned_mismatch = false;
                 stream.rate = content.rate;
+                stream.parameter_sets = in_band_parameter_sets(&caps).map(Arc::new);
                 stream.caps = Some(caps);
             }
             Some(difference) => self.refuse_pad(
@@ -1002,6 +1077,17 @@ impl SynchronizedSwitch {
             }
         };
         let mut buffer = frame.buffer;
+        if push.switched.is_some()
+            && let Some(cache) = &frame.parameter_sets
+            && let Some(completed) = with_parameter_sets(&buffer, cache)
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "switch frame {index} from {pad:?} lacks parameter sets: the branch's last ones are put in front"
+            );
+            buffer = completed;
+        }
         let restamp = !Arc::ptr_eq(&frame.segment, &out_segment) && frame.segment != out_segment;
         let mark_discont = discont && !buffer.flags().contains(gst::BufferFlags::DISCONT);
         if restamp || mark_discont {
