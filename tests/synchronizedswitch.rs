@@ -513,6 +513,8 @@ struct Observed {
     encoded: Vec<(i64, bool)>,
     /// Encoded buffers that carry an SPS and a PPS in band.
     with_parameter_sets: Vec<i64>,
+    /// (PTS, DTS) of every encoded buffer leaving the switch, in ns.
+    timestamps: Vec<(Option<u64>, Option<u64>)>,
     /// Timecode frame index of every decoded frame.
     decoded: Vec<i64>,
     switches: Vec<(String, i64)>,
@@ -591,6 +593,10 @@ fn encoded_pipeline_with(
                         let base = *observed.base.get_or_insert(tc.frame_index());
                         let index = tc.frame_index() - base;
                         observed.encoded.push((index, key));
+                        observed.timestamps.push((
+                            buffer.pts().map(gst::ClockTime::nseconds),
+                            buffer.dts().map(gst::ClockTime::nseconds),
+                        ));
                         if carries_parameter_sets(codec, buffer) {
                             observed.with_parameter_sets.push(index);
                         }
@@ -691,6 +697,42 @@ fn nal_type(codec: &str, header: u8) -> u8 {
     }
 }
 
+/// DTS never decreases and never passes PTS on the output, across every switch; and every
+/// keyframe the output cut at (a switch frame) leads its DTS by the same amount, the output's
+/// reorder depth, so the decode timeline runs on continuously whichever branch is on air.
+fn assert_decode_timestamps_consistent(observed: &Observed) {
+    let mut last_dts: Option<u64> = None;
+    for (i, (pts, dts)) in observed.timestamps.iter().enumerate() {
+        let index = observed.encoded[i].0;
+        let (Some(pts), Some(dts)) = (pts, dts) else {
+            continue;
+        };
+        assert!(dts <= pts, "frame {index}: DTS {dts} after PTS {pts}");
+        if let Some(last) = last_dts {
+            assert!(
+                *dts >= last,
+                "frame {index}: DTS {dts} goes back from {last} (switches {:?})",
+                observed.switches
+            );
+        }
+        last_dts = Some(*dts);
+    }
+    let leads: Vec<(i64, u64)> = observed
+        .switches
+        .iter()
+        .filter(|(reason, _)| reason != "initial")
+        .filter_map(|(_, at)| {
+            let i = observed.encoded.iter().position(|e| e.0 == *at)?;
+            let (pts, dts) = observed.timestamps[i];
+            Some((*at, pts? - dts?))
+        })
+        .collect();
+    assert!(
+        leads.windows(2).all(|w| w[0].1 == w[1].1),
+        "PTS - DTS of the switch frames: {leads:?}"
+    );
+}
+
 fn check_encoded_run(observed: &Observed, frames: i64) {
     assert!(observed.errors.is_empty(), "errors: {:?}", observed.errors);
     assert!(observed.eos, "the run ended with EOS");
@@ -708,6 +750,7 @@ fn check_encoded_run(observed: &Observed, frames: i64) {
         &(0..frames).collect::<Vec<_>>(),
         "every frame decoded, once, in presentation order"
     );
+    assert_decode_timestamps_consistent(observed);
     for (reason, at) in &observed.switches {
         let key = observed.encoded.iter().find(|e| e.0 == *at).map(|e| e.1);
         assert_eq!(
@@ -779,6 +822,35 @@ fn x264_branches_switch_frame_accurately_at_full_speed() {
             ("manual", 200),
         ]
     );
+}
+
+/// A branch without B-frames and one with two (reorder delays of 0 and 1–2 frames): at every
+/// switch, both ways, the output's DTS never goes back nor passes PTS, and the switch frames
+/// all lead their DTS by the same delay.
+#[test]
+fn dts_never_steps_back_at_switches_between_reorder_depths() {
+    let observed = encoded_pipeline(
+        200,
+        false,
+        120,
+        "queue",
+        X264_A,
+        X264_B,
+        |pipeline, index| {
+            let sw = pipeline.by_name("sw").unwrap();
+            let pad = |n: u32| sw.static_pad(&format!("sink_{n}")).unwrap();
+            if index % 40 == 15 {
+                sw.set_property("active-pad", pad(((index / 40) % 2 == 0) as u32));
+            }
+        },
+    );
+    assert!(observed.switches.len() >= 4, "{:?}", observed.switches);
+    assert!(
+        observed.timestamps.iter().all(|(_, dts)| dts.is_some()),
+        "x264enc stamps DTS"
+    );
+    assert_decode_timestamps_consistent(&observed);
+    check_encoded_run(&observed, 200);
 }
 
 #[test]

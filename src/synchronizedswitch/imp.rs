@@ -194,6 +194,8 @@ struct Frame {
     /// The branch's parameter sets as this keyframe arrived (in-band streams only): put in
     /// front of it if it becomes a switch frame without its own.
     parameter_sets: Option<Arc<ParameterSetCache>>,
+    /// The branch's reorder delay (PTS − DTS at its cuts), ns, when known.
+    decode_lead_ns: Option<u64>,
 }
 
 /// What the core decided and the push side still has to do, in order.
@@ -309,6 +311,9 @@ struct PadStream {
     /// H.264/H.265 with parameter sets in band (byte-stream, avc3, hev1): the latest ones,
     /// from codec_data and the keyframes that carry them.
     parameter_sets: Option<Arc<ParameterSetCache>>,
+    /// How far the branch's decode timeline runs behind its presentation timeline (its reorder
+    /// delay): PTS − DTS of a keyframe at a cut, where the two orders meet.
+    decode_lead_ns: Option<u64>,
 }
 
 impl Default for PadStream {
@@ -324,6 +329,7 @@ impl Default for PadStream {
             align_by: DEFAULT_ALIGN_BY,
             rate: None,
             parameter_sets: None,
+            decode_lead_ns: None,
         }
     }
 }
@@ -524,6 +530,8 @@ struct PushState {
     /// The switch announced by the core, reported with the frame that follows it.
     switched: Option<(Option<PadId>, PadId, SwitchReason)>,
     flow: Result<gst::FlowSuccess, gst::FlowError>,
+    /// The DTS of the last buffer pushed: the output's DTS never goes back.
+    last_dts: Option<gst::ClockTime>,
 }
 
 impl Default for PushState {
@@ -534,6 +542,7 @@ impl Default for PushState {
             segment: None,
             switched: None,
             flow: Ok(gst::FlowSuccess::Ok),
+            last_dts: None,
         }
     }
 }
@@ -551,6 +560,9 @@ pub struct SynchronizedSwitch {
     push: Mutex<PushState>,
     /// The thread holding `push` ([`current_thread_token`]), 0 when none.
     push_owner: AtomicU64,
+    /// The output's reorder delay: the largest decode lead any branch showed. Every branch's
+    /// DTS is moved back to it, so the decode timeline is continuous across switches.
+    output_decode_lead_ns: AtomicU64,
     timer: Mutex<Timer>,
     timer_cond: Condvar,
     next_pad_number: Mutex<u32>,
@@ -589,6 +601,7 @@ impl ObjectSubclass for SynchronizedSwitch {
             state: Mutex::new(State::new(settings.switch_config())),
             push: Mutex::new(PushState::default()),
             push_owner: AtomicU64::new(0),
+            output_decode_lead_ns: AtomicU64::new(0),
             timer: Mutex::new(Timer::default()),
             timer_cond: Condvar::new(),
             next_pad_number: Mutex::new(0),
@@ -660,12 +673,22 @@ impl SynchronizedSwitch {
         } else {
             None
         };
+        if keyframe
+            && placement.cut
+            && let (Some(pts), Some(dts)) = (buffer.pts(), buffer.dts())
+            && let Some(lead) = pts.checked_sub(dts)
+        {
+            stream.decode_lead_ns = Some(lead.nseconds());
+            self.output_decode_lead_ns
+                .fetch_max(lead.nseconds(), Ordering::Relaxed);
+        }
         let frame = Frame {
             buffer,
             caps,
             segment: stream.segment.clone(),
             timecode: timecode.map(|(tc, _)| tc),
             parameter_sets,
+            decode_lead_ns: stream.decode_lead_ns,
         };
         drop(stream);
 
@@ -1090,18 +1113,21 @@ impl SynchronizedSwitch {
         }
         let restamp = !Arc::ptr_eq(&frame.segment, &out_segment) && frame.segment != out_segment;
         let mark_discont = discont && !buffer.flags().contains(gst::BufferFlags::DISCONT);
-        if restamp || mark_discont {
+        let convert = |ts: Option<gst::ClockTime>| {
+            if restamp {
+                ts.and_then(|ts| frame.segment.to_running_time(ts))
+                    .and_then(|running| out_segment.position_from_running_time(running))
+            } else {
+                ts
+            }
+        };
+        let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
+        let out_dts = self.output_dts(push, pts, dts, frame.decode_lead_ns);
+        if restamp || mark_discont || out_dts != buffer.dts() {
             // Only the buffer's header is copied when it is shared; the memory is not.
             let buffer = buffer.make_mut();
-            if restamp {
-                let convert = |ts: Option<gst::ClockTime>| {
-                    ts.and_then(|ts| frame.segment.to_running_time(ts))
-                        .and_then(|running| out_segment.position_from_running_time(running))
-                };
-                let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
-                buffer.set_pts(pts);
-                buffer.set_dts(dts);
-            }
+            buffer.set_pts(pts);
+            buffer.set_dts(out_dts);
             if mark_discont {
                 buffer.set_flags(gst::BufferFlags::DISCONT);
             }
@@ -1124,6 +1150,34 @@ impl SynchronizedSwitch {
                 "push of frame {index} from {pad:?}: {err:?}"
             );
         })
+    }
+
+    /// The DTS a frame leaves with. Branches reorder differently (B-frames in one, none in the
+    /// other), so their decode timelines lag their presentation by different delays, and DTS
+    /// would step back at a switch onto a deeper branch. Every branch's DTS is moved back to
+    /// the output's reorder delay (the deepest any branch showed, measured at its cuts), so
+    /// PTS − DTS at a cut is the same on every branch and the decode timeline runs on across
+    /// switches. A branch that shows a deeper delay only later makes a few DTS equal the one
+    /// before (never less) until the timeline has caught up; DTS never passes PTS.
+    fn output_dts(
+        &self,
+        push: &mut PushState,
+        pts: Option<gst::ClockTime>,
+        dts: Option<gst::ClockTime>,
+        branch_lead_ns: Option<u64>,
+    ) -> Option<gst::ClockTime> {
+        let dts = dts?;
+        let output_lead = self.output_decode_lead_ns.load(Ordering::Relaxed);
+        let shift = output_lead.saturating_sub(branch_lead_ns.unwrap_or(output_lead));
+        let mut out = dts.saturating_sub(gst::ClockTime::from_nseconds(shift));
+        if let Some(last) = push.last_dts {
+            out = out.max(last);
+        }
+        if let Some(pts) = pts {
+            out = out.min(pts);
+        }
+        push.last_dts = Some(out);
+        Some(out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1720,6 +1774,7 @@ impl ElementImpl for SynchronizedSwitch {
                     }
                 }
                 *lock(&self.push) = PushState::default();
+                self.output_decode_lead_ns.store(0, Ordering::Relaxed);
                 lock(&self.timer).stop = false;
             }
             gst::StateChange::PausedToReady => {
