@@ -10,7 +10,9 @@
 //!   `handover-requested` to `handover-complete`): the ratio should be about 2;
 //! - resident memory before the first handover and after N handovers (goal: within 5 %).
 //!
-//! Run: `cargo bench --bench handoverbin` (`LOCKSTEP_BENCH_HANDOVERS=50` by default).
+//! Run: `cargo bench --bench handoverbin` (`LOCKSTEP_BENCH_HANDOVERS=50` by default;
+//! `LOCKSTEP_BENCH_RELEASE_MEMORY=false` for glibc's allocator left alone, the figure before
+//! `release-memory`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -42,13 +44,14 @@ fn main() {
         "x264enc tune=zerolatency speed-preset=ultrafast bitrate=4000 key-int-max=60",
         "x264enc tune=zerolatency speed-preset=ultrafast bitrate=6000 key-int-max=60",
     ];
+    let release_memory = std::env::var("LOCKSTEP_BENCH_RELEASE_MEMORY").as_deref() != Ok("false");
     let (width, height) = match std::env::var("LOCKSTEP_BENCH_SIZE").ok().as_deref() {
         Some("small") => (320, 180),
         _ => (1920, 1080),
     };
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={width},height={height},framerate=30/1 \
-         ! timecodestamper ! handoverbin name=hb encoder=\"{}\" handover-delay={} handover-alignment={alignment} \
+         ! timecodestamper ! handoverbin name=hb encoder=\"{}\" handover-delay={} handover-alignment={alignment} release-memory={release_memory} \
          ! fakesink sync=false",
         encoders[0],
         delay_ms * 1_000_000
@@ -79,6 +82,7 @@ fn main() {
     let single_cpu = (cpu_ns() - c0) as f64 / t0.elapsed().as_nanos() as f64;
     let rss_before = rss_kb();
 
+    let mut checkpoints = Vec::new();
     let mut latencies = Vec::new();
     let mut parallel_cpu = Vec::new();
     let mut failed = 0;
@@ -113,6 +117,9 @@ fn main() {
         }
         // Let the removed branch go before the next one.
         std::thread::sleep(Duration::from_millis(300));
+        if (n + 1) % 10 == 0 {
+            checkpoints.push(format!("{}: {} kB", n + 1, rss_kb()));
+        }
     }
     std::thread::sleep(Duration::from_secs(1));
     let rss_after = rss_kb();
@@ -136,7 +143,7 @@ fn main() {
     let max = latencies.iter().copied().fold(0.0, f64::max);
     let parallel = median(&mut parallel_cpu);
     println!(
-        "handoverbin benchmark: live {width}x{height} at 30 fps, x264enc ultrafast zerolatency, {handovers} handovers"
+        "handoverbin benchmark: live {width}x{height} at 30 fps, x264enc ultrafast zerolatency, {handovers} handovers, release-memory={release_memory}"
     );
     println!("| measure | value | goal |");
     println!("|---|---|---|");
@@ -161,5 +168,9 @@ fn main() {
     println!(
         "| RSS after {handovers} handovers, allocator trimmed (malloc_trim) | {rss_trimmed} kB ({:+.1} %) | within 5 % |",
         growth(rss_trimmed)
+    );
+    println!(
+        "| RSS every 10 handovers | {} | flat |",
+        checkpoints.join(", ")
     );
 }

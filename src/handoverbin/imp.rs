@@ -18,6 +18,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::memory;
 use crate::framemeta;
 use crate::handover::{
     Action, Config, Criteria, FailureReason, FrameIndex, Message, Phase, TargetEndpoint,
@@ -37,6 +38,7 @@ const DEFAULT_ENCODER: &str = "x264enc tune=zerolatency";
 const DEFAULT_HANDOVER_DELAY: gst::ClockTime = gst::ClockTime::from_seconds(1);
 const DEFAULT_HANDOVER_ALIGNMENT: u32 = 1;
 const DEFAULT_KEEP_TARGET: bool = false;
+const DEFAULT_RELEASE_MEMORY: bool = true;
 const DEFAULT_LEAD_FRAMES: u32 = 10;
 const DEFAULT_READY_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(10);
 const DEFAULT_STALL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(2);
@@ -59,6 +61,7 @@ struct Settings {
     handover_delay: gst::ClockTime,
     handover_alignment: u32,
     keep_target: bool,
+    release_memory: bool,
     lead_frames: u32,
     ready_timeout: gst::ClockTime,
     stall_timeout: gst::ClockTime,
@@ -72,6 +75,7 @@ impl Default for Settings {
             handover_delay: DEFAULT_HANDOVER_DELAY,
             handover_alignment: DEFAULT_HANDOVER_ALIGNMENT,
             keep_target: DEFAULT_KEEP_TARGET,
+            release_memory: DEFAULT_RELEASE_MEMORY,
             lead_frames: DEFAULT_LEAD_FRAMES,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -682,10 +686,16 @@ impl HandoverBin {
         }
     }
 
-    /// Removes a branch off the streaming thread.
+    /// Removes a branch off the streaming thread, and gives its memory back to the system
+    /// (`release-memory`, see [`super::memory`]).
     fn remove_later(&self, branch: Branch) {
         self.obj().call_async(move |bin| {
-            bin.imp().remove_branch(&branch);
+            let imp = bin.imp();
+            imp.remove_branch(&branch);
+            drop(branch);
+            if lock(&imp.settings).release_memory {
+                memory::release_freed_memory();
+            }
         });
     }
 
@@ -922,6 +932,12 @@ impl ObjectImpl for HandoverBin {
                     .default_value(DEFAULT_KEEP_TARGET)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("release-memory")
+                    .nick("Release memory")
+                    .blurb("Give replaced encoders' memory back to the system: fixes glibc's mmap threshold at 128 KiB and caps its arenas at 2 per core, process-wide, and trims after each handover. false: leave the allocator alone")
+                    .default_value(DEFAULT_RELEASE_MEMORY)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("lead-frames")
                     .nick("Lead frames")
                     .blurb("Safety margin (frames) between a branch's newest frame and the handover frame, so the force-key-unit reaches the updated encoder in time; raise it for encoders with a long look-ahead")
@@ -1023,6 +1039,9 @@ impl ObjectImpl for HandoverBin {
                 settings.handover_alignment = value.get().unwrap_or(DEFAULT_HANDOVER_ALIGNMENT)
             }
             "keep-target" => settings.keep_target = value.get().unwrap_or(DEFAULT_KEEP_TARGET),
+            "release-memory" => {
+                settings.release_memory = value.get().unwrap_or(DEFAULT_RELEASE_MEMORY)
+            }
             "lead-frames" => settings.lead_frames = value.get().unwrap_or(DEFAULT_LEAD_FRAMES),
             "ready-timeout" => {
                 settings.ready_timeout = gst::ClockTime::from_nseconds(
@@ -1045,6 +1064,7 @@ impl ObjectImpl for HandoverBin {
             "handover-delay" => lock(&self.settings).handover_delay.nseconds().to_value(),
             "handover-alignment" => lock(&self.settings).handover_alignment.to_value(),
             "keep-target" => lock(&self.settings).keep_target.to_value(),
+            "release-memory" => lock(&self.settings).release_memory.to_value(),
             "lead-frames" => lock(&self.settings).lead_frames.to_value(),
             "ready-timeout" => lock(&self.settings).ready_timeout.nseconds().to_value(),
             "stall-timeout" => lock(&self.settings).stall_timeout.nseconds().to_value(),
@@ -1159,6 +1179,9 @@ impl ElementImpl for HandoverBin {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::NullToReady {
             let settings = lock(&self.settings).clone();
+            if settings.release_memory {
+                memory::tune_allocator();
+            }
             *lock(&self.state) = State::new(Self::config(&settings));
             let branch = match settings.encoder_element.clone() {
                 Some(element) => self.add_branch(None, Some(element), 0),

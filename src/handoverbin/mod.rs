@@ -17,6 +17,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod memory;
 
 glib::wrapper! {
     pub struct HandoverBin(ObjectSubclass<imp::HandoverBin>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
