@@ -207,7 +207,7 @@ struct State {
     stats: Stats,
     reported: HashSet<Problem>,
     unix_reference: gst::Caps,
-    /// The last daily jam built, by its UTC ns: NDF streams keep one jam all day.
+    /// The last daily jam built, by its UTC µs: NDF streams keep one jam all day.
     jam_cache: Option<(i64, glib::DateTime)>,
     /// With `timeline=timecode`: output running time − input running time of the last frame
     /// restamped, to carry upstream events that name a running time (force-key-unit, QoS)
@@ -924,20 +924,22 @@ fn daily_jam(state: &mut State, timing: &FrameTiming) -> Option<glib::DateTime> 
     let tc = timing.timecode;
     let label_ns = i64::from(tc.seconds_of_day()) * 1_000_000_000
         + timing.rate.frames_to_ns(i64::from(tc.frames));
-    let jam_ns = timing.utc_ns - label_ns;
-    if let Some((cached_ns, jam)) = &state.jam_cache
-        && *cached_ns == jam_ns
+    // GDateTime holds µs: jams that differ by less (a drop-frame label drifts from the real
+    // time by fractions of a µs per frame) are the same GDateTime, built once.
+    let jam_us = (timing.utc_ns - label_ns).div_euclid(1000);
+    if let Some((cached_us, jam)) = &state.jam_cache
+        && *cached_us == jam_us
     {
         return Some(jam.clone());
     }
-    let jam = glib::DateTime::from_unix_utc(jam_ns.div_euclid(1_000_000_000))
+    let jam = glib::DateTime::from_unix_utc(jam_us.div_euclid(1_000_000))
         .and_then(|d| {
             d.add(glib::TimeSpan::from_microseconds(
-                jam_ns.rem_euclid(1_000_000_000) / 1000,
+                jam_us.rem_euclid(1_000_000),
             ))
         })
         .ok()?;
-    state.jam_cache = Some((jam_ns, jam.clone()));
+    state.jam_cache = Some((jam_us, jam.clone()));
     Some(jam)
 }
 
