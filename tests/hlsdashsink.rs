@@ -921,6 +921,41 @@ fn corrupt_storage_index_at_restart_is_a_warning_and_a_rebuild() {
     }
 }
 
+/// An application that requests the next audio pad from its `pad-added` handler (a common
+/// pattern: one audio pad per demuxed track) gets it: the request re-enters the element while
+/// it adds the first pad, and must not wait for a lock the first request holds.
+#[test]
+fn audio_pad_requested_from_pad_added_does_not_deadlock() {
+    init();
+    let sink = gst::ElementFactory::make("hlsdashsink").build().unwrap();
+    sink.connect_pad_added(|sink, pad| {
+        if pad.name() == "audio_0" {
+            let next = sink.request_pad_simple("audio_%u");
+            assert_eq!(
+                next.map(|p| p.name().to_string()),
+                Some("audio_1".to_owned())
+            );
+        }
+    });
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = sink.clone();
+    std::thread::spawn(move || {
+        let first = worker.request_pad_simple("audio_%u");
+        let _ = done.send(first.map(|p| p.name().to_string()));
+    });
+    let first = finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the request returns (no deadlock)");
+    assert_eq!(first.as_deref(), Some("audio_0"));
+    let mut names: Vec<String> = sink
+        .sink_pads()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["audio_0", "audio_1", "sink"]);
+}
+
 #[test]
 fn configuration_errors_name_the_problem() {
     // Not a directory: the error names the path.

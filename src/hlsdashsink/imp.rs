@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The `hlsdashsink` bin: GStreamer glue around [`crate::packaging::publisher`].
 //!
-//! Lock order: settings → state. No lock is held while posting messages, pushing events
-//! upstream or changing the bin's children.
+//! Locks: `settings`, `state`, `audio_branches`, `parser`. Order: settings → state →
+//! audio_branches (`all_inputs_ended` and `audio_pads_without_caps` read the branches under
+//! `state`); `parser` is taken alone. No lock is held while posting messages, pushing events
+//! upstream or changing the bin's children and pads (adding a child or a pad emits signals
+//! whose handlers may call back into the element: `make_audio_branch` reserves a name, then
+//! builds with no lock held).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -152,8 +156,11 @@ struct AudioStream {
 
 /// The elements behind one audio request pad: ghost pad → aacparse → capsfilter → appsink.
 struct AudioBranch {
-    pad: gst::GhostPad,
-    elements: [gst::Element; 3],
+    /// The pad's name, reserved before the pad exists.
+    name: String,
+    /// None while the branch is being built.
+    pad: Option<gst::GhostPad>,
+    elements: Vec<gst::Element>,
 }
 
 #[derive(Default)]
@@ -283,7 +290,6 @@ fn caps_frame_rate(caps: &gst::CapsRef) -> Option<FrameRate> {
 impl HlsDashSink {
     /// Creates the parser for the first caps and points the ghost pad at it.
     fn ensure_parser(&self, caps: &gst::CapsRef) -> Result<(), String> {
-        let mut parser_slot = lock(&self.parser);
         let structure = caps
             .structure(0)
             .ok_or_else(|| "empty caps on the sink pad".to_owned())?;
@@ -292,7 +298,10 @@ impl HlsDashSink {
             "video/x-h265" => ("h265parse", "video/x-h265,stream-format=hvc1,alignment=au"),
             other => return Err(format!("unsupported caps {other}: give H.264 or H.265")),
         };
-        if let Some(parser) = parser_slot.as_ref() {
+        // Checked under the lock, built and added without it (adding a child emits signals an
+        // application may answer by calling into this element). Only the video pad's caps
+        // events come here, one at a time, so nothing else can add a parser meanwhile.
+        if let Some(parser) = lock(&self.parser).as_ref() {
             let current = parser.factory().map(|f| f.name().to_string());
             if current.as_deref() == Some(factory) {
                 return Ok(());
@@ -321,7 +330,7 @@ impl HlsDashSink {
         self.sinkpad
             .set_target(Some(&parser_sink))
             .map_err(|e| e.to_string())?;
-        *parser_slot = Some(parser);
+        *lock(&self.parser) = Some(parser);
         Ok(())
     }
 
@@ -496,7 +505,7 @@ impl HlsDashSink {
             let settings = lock(&self.settings).clone();
             let audio_pads: Vec<String> = lock(&self.audio_branches)
                 .iter()
-                .map(|branch| branch.pad.name().to_string())
+                .map(|branch| branch.name.clone())
                 .collect();
             state = lock(&self.state);
             if state.publisher.is_none() {
@@ -693,7 +702,7 @@ impl HlsDashSink {
     fn audio_pads_without_caps(&self, state: &State) -> Vec<String> {
         lock(&self.audio_branches)
             .iter()
-            .map(|branch| branch.pad.name().to_string())
+            .map(|branch| branch.name.clone())
             .filter(|name| state.audio.get(name).is_none_or(|a| a.config.is_none()))
             .collect()
     }
@@ -773,15 +782,61 @@ impl HlsDashSink {
                     .into(),
             );
         }
-        let mut branches = lock(&self.audio_branches);
-        let name = match name {
-            Some(name) => name.to_owned(),
-            None => (0..)
-                .map(|index| format!("audio_{index}"))
-                .find(|candidate| !branches.iter().any(|b| b.pad.name() == candidate.as_str()))
-                .unwrap_or_else(|| "audio".to_owned()),
+        // The name is reserved under the lock; the branch is built, added and linked with no
+        // lock held: adding children and pads emits signals (element-added, pad-added) whose
+        // handlers may call back into this element, e.g. to request the next audio pad.
+        let name = {
+            let mut branches = lock(&self.audio_branches);
+            let name = match name {
+                Some(name) => name.to_owned(),
+                None => (0..)
+                    .map(|index| format!("audio_{index}"))
+                    .find(|candidate| !branches.iter().any(|b| b.name == *candidate))
+                    .unwrap_or_else(|| "audio".to_owned()),
+            };
+            if branches.iter().any(|b| b.name == name) {
+                return Err(format!("an audio pad named {name} exists already"));
+            }
+            crate::packaging::output::check_representation_id(&name).map_err(|e| e.to_string())?;
+            branches.push(AudioBranch {
+                name: name.clone(),
+                pad: None,
+                elements: Vec::new(),
+            });
+            name
         };
-        crate::packaging::output::check_representation_id(&name).map_err(|e| e.to_string())?;
+        let mut added = Vec::new();
+        let built = self.build_audio_branch(templ, &name, &mut added);
+        let obj = self.obj();
+        let outcome = built.and_then(|pad| {
+            if let Some(branch) = lock(&self.audio_branches)
+                .iter_mut()
+                .find(|b| b.name == name)
+            {
+                branch.pad = Some(pad.clone());
+                branch.elements = added.clone();
+            }
+            obj.add_pad(&pad).map_err(|e| e.to_string())?;
+            Ok(pad)
+        });
+        if outcome.is_err() {
+            lock(&self.audio_branches).retain(|b| b.name != name);
+            for element in &added {
+                let _ = element.set_state(gst::State::Null);
+                let _ = obj.remove(element);
+            }
+        }
+        outcome
+    }
+
+    /// aacparse → capsfilter → appsink for audio pad `name`, added to the bin (into `added`,
+    /// so a failure can take them out again) and synced; the ghost pad, active, not yet added.
+    fn build_audio_branch(
+        &self,
+        templ: &gst::PadTemplate,
+        name: &str,
+        added: &mut Vec<gst::Element>,
+    ) -> Result<gst::GhostPad, String> {
         let make = |factory: &str| {
             gst::ElementFactory::make(factory)
                 .name(format!("{name}-{factory}"))
@@ -804,10 +859,13 @@ impl HlsDashSink {
             .build();
         let obj = self.obj();
         let elements = [parser, capsfilter, appsink.clone().upcast::<gst::Element>()];
-        obj.add_many(&elements).map_err(|e| e.to_string())?;
+        for element in &elements {
+            obj.add(element).map_err(|e| e.to_string())?;
+            added.push(element.clone());
+        }
         gst::Element::link_many(&elements).map_err(|e| e.to_string())?;
         let weak = obj.downgrade();
-        let pad_name = name.clone();
+        let pad_name = name.to_owned();
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |appsink| {
@@ -820,7 +878,7 @@ impl HlsDashSink {
         );
         if let Some(pad) = appsink.static_pad("sink") {
             let weak = obj.downgrade();
-            let pad_name = name.clone();
+            let pad_name = name.to_owned();
             pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
                 if let Some(obj) = weak.upgrade()
                     && let Some(gst::EventView::Eos(_)) = info.event().map(|e| e.view())
@@ -835,7 +893,7 @@ impl HlsDashSink {
             .ok_or("aacparse has no sink pad")?;
         let pad = gst::GhostPad::builder_from_template_with_target(templ, &target)
             .map_err(|e| e.to_string())?
-            .name(name.as_str())
+            .name(name)
             .build();
         for element in &elements {
             element
@@ -843,11 +901,6 @@ impl HlsDashSink {
                 .map_err(|e| e.to_string())?;
         }
         pad.set_active(true).map_err(|e| e.to_string())?;
-        obj.add_pad(&pad).map_err(|e| e.to_string())?;
-        branches.push(AudioBranch {
-            pad: pad.clone(),
-            elements,
-        });
         Ok(pad)
     }
 
@@ -974,7 +1027,7 @@ impl HlsDashSink {
             && lock(&self.audio_branches).iter().all(|branch| {
                 state
                     .audio
-                    .get(branch.pad.name().as_str())
+                    .get(branch.name.as_str())
                     .is_some_and(|stream| stream.eos)
             })
     }
@@ -1616,19 +1669,22 @@ impl ElementImpl for HlsDashSink {
     fn release_pad(&self, pad: &gst::Pad) {
         let branch = {
             let mut branches = lock(&self.audio_branches);
-            let Some(index) = branches
-                .iter()
-                .position(|b| b.pad.upcast_ref::<gst::Pad>() == pad)
-            else {
+            let Some(index) = branches.iter().position(|b| {
+                b.pad
+                    .as_ref()
+                    .is_some_and(|p| p.upcast_ref::<gst::Pad>() == pad)
+            }) else {
                 return;
             };
             branches.remove(index)
         };
         // Its audio ends here: the manifests stop waiting for it.
-        self.on_audio_eos(branch.pad.name().as_str());
+        self.on_audio_eos(&branch.name);
         let obj = self.obj();
-        let _ = branch.pad.set_active(false);
-        let _ = obj.remove_pad(&branch.pad);
+        if let Some(ghost) = &branch.pad {
+            let _ = ghost.set_active(false);
+            let _ = obj.remove_pad(ghost);
+        }
         for element in &branch.elements {
             let _ = element.set_state(gst::State::Null);
             let _ = obj.remove(element);

@@ -8,8 +8,17 @@
 //! frames leave in the core's order whichever thread pushes them. A task on the src pad ticks
 //! the core when no frame arrives (stall detection).
 //!
-//! Lock order: settings → pad stream → push → state. No lock but `push` is held while pushing;
-//! no lock at all while posting messages or notifying.
+//! Locks: `settings`, each pad's `stream` and `priority`, `push`, `state`, `timer`,
+//! `next_pad_number`. Order: settings → pad stream → push → state; `timer` and
+//! `next_pad_number` are taken alone. `state` is never held while pushing, posting or
+//! notifying. `push` is: whoever drains holds it while it pushes downstream, posts the
+//! switch/gap messages and notifies `active-pad`, so those go out in the order of the frames.
+//! That is safe because the holder is recorded (`push_owner`): anything those calls run on the
+//! same thread — a pad probe or a bus sync handler that requests a switch, releases a pad or
+//! reads a property — re-enters [`SynchronizedSwitch::drain`], which sees its own thread and
+//! returns instead of taking `push` again; the outer drain then performs what was queued.
+//! Other threads only queue actions under `state` and never wait for `push` while holding
+//! another lock.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,9 +75,6 @@ fn upstream_flow(
     }
 }
 
-/// A monotonic time for stall detection, read on every frame of every branch: the coarse clock
-/// (a few ms resolution, no more than a memory read) is precise enough for timeouts of tens of
-/// milliseconds and more, and several times cheaper than CLOCK_MONOTONIC here.
 /// A number naming the calling thread (never 0), to recognise a re-entrant call.
 fn current_thread_token() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -78,6 +84,9 @@ fn current_thread_token() -> u64 {
     TOKEN.with(|token| *token)
 }
 
+/// A monotonic time for stall detection, read on every frame of every branch: the coarse clock
+/// (a few ms resolution, no more than a memory read) is precise enough for timeouts of tens of
+/// milliseconds and more, and several times cheaper than CLOCK_MONOTONIC here.
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
