@@ -416,7 +416,9 @@ fn mismatched_caps_take_that_branch_out_with_a_clear_warning() {
         "{rejection}"
     );
     let bus = s.bus.clone();
-    let warning = std::iter::from_fn(|| bus.pop())
+    let messages: Vec<gst::Message> = std::iter::from_fn(|| bus.pop()).collect();
+    let warning = messages
+        .iter()
         .find_map(|m| match m.view() {
             gst::MessageView::Warning(w) => Some(w.error().to_string()),
             _ => None,
@@ -426,11 +428,78 @@ fn mismatched_caps_take_that_branch_out_with_a_clear_warning() {
         warning.contains("sink_1") && warning.contains("width"),
         "{warning}"
     );
+    // Applications match the typed element message, not the warning's text.
+    let refused = messages
+        .iter()
+        .find_map(|m| match m.view() {
+            gst::MessageView::Element(e) => e
+                .structure()
+                .filter(|s| s.name() == "synchronizedswitch-pad-refused")
+                .map(|s| s.to_owned()),
+            _ => None,
+        })
+        .expect("a synchronizedswitch-pad-refused message");
+    assert_eq!(refused.get::<&str>("pad").unwrap(), "sink_1");
+    assert_eq!(refused.get::<&str>("reason").unwrap(), "caps-mismatch");
+    assert!(refused.get::<&str>("message").unwrap().contains("width"));
     assert_eq!(s.stats().get::<u64>("frames-mismatched").unwrap(), 20);
     // Matching caps again bring it back.
     s.inputs[1].set_src_caps(caps(320));
     lockstep(&mut s, 20..30, 5, 5);
     assert!(s.pad(1).property::<bool>("healthy"));
+}
+
+/// Pad properties can be set by name from a launch line, as with fallbackswitch:
+/// `sw.sink_1::priority=0` (GstChildProxy), so sink_1 is preferred from the start.
+#[test]
+fn pad_properties_are_set_from_a_launch_line() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=I420,width=64,height=64,framerate=25/1 \
+           ! timecodestamper set-internal-timecode=10:00:00:00 ! tee name=t \
+         t. ! queue ! sw.sink_0 \
+         t. ! queue ! sw.sink_1 \
+         synchronizedswitch name=sw sink_0::priority=5 sink_1::priority=0 ! fakesink",
+    )
+    .expect("the launch line parses")
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sw = pipeline.by_name("sw").unwrap();
+    let proxy = sw
+        .dynamic_cast_ref::<gst::ChildProxy>()
+        .expect("a child proxy");
+    assert_eq!(proxy.children_count(), 2);
+    assert_eq!(proxy.child_property::<u32>("sink_1::priority"), 0);
+    assert_eq!(proxy.child_property::<u32>("sink_0::priority"), 5);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut initial = None;
+    let mut eos = false;
+    for message in bus.iter_timed(gst::ClockTime::from_seconds(10)) {
+        match message.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure()
+                    && s.name() == "synchronizedswitch-switched"
+                    && initial.is_none()
+                {
+                    initial = Some(s.get::<String>("new-pad").unwrap());
+                }
+            }
+            gst::MessageView::Eos(_) => {
+                eos = true;
+                break;
+            }
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(eos, "the run ended with EOS");
+    assert_eq!(
+        initial.as_deref(),
+        Some("sink_1"),
+        "the preferred pad goes first"
+    );
 }
 
 #[test]

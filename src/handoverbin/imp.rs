@@ -1228,6 +1228,19 @@ impl BinImpl for HandoverBin {
                                 self.switched(&pad, frame);
                             }
                         }
+                        "synchronizedswitch-pad-refused" => {
+                            // The switch refuses the updated branch's caps (other content:
+                            // size, rate, format): that branch cannot take over.
+                            let updated_pad = lock(&self.state)
+                                .updated
+                                .as_ref()
+                                .map(|u| u.branch.switch_pad.name().to_string());
+                            if let (Ok(pad), Some(updated)) = (s.get::<&str>("pad"), updated_pad)
+                                && pad == updated
+                            {
+                                self.abort_updated(FailureReason::CapsNegotiationFailed);
+                            }
+                        }
                         "synchronizedswitch-switch-failed" => {
                             let agreed = lock(&self.state).updated.as_ref().and_then(|u| u.agreed);
                             if let (Ok(frame), Some(agreed)) = (s.get::<i64>("frame"), agreed)
@@ -1238,23 +1251,6 @@ impl BinImpl for HandoverBin {
                         }
                         _ => {}
                     }
-                }
-                self.parent_handle_message(message);
-            }
-            MessageView::Warning(w)
-                if message.src() == Some(self.switch.upcast_ref::<gst::Object>())
-                    && w.error().matches(gst::CoreError::Negotiation) =>
-            {
-                // The switch refuses the updated branch's caps (other content: size, rate,
-                // format): that branch cannot take over.
-                let updated_pad = lock(&self.state)
-                    .updated
-                    .as_ref()
-                    .map(|u| u.branch.switch_pad.name().to_string());
-                if let Some(name) = updated_pad
-                    && w.error().to_string().contains(&format!("{name} "))
-                {
-                    self.abort_updated(FailureReason::CapsNegotiationFailed);
                 }
                 self.parent_handle_message(message);
             }

@@ -582,6 +582,7 @@ impl ObjectSubclass for SynchronizedSwitch {
     const NAME: &'static str = "GstSynchronizedSwitch";
     type Type = super::SynchronizedSwitch;
     type ParentType = gst::Element;
+    type Interfaces = (gst::ChildProxy,);
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
@@ -859,7 +860,7 @@ impl SynchronizedSwitch {
         let content = match Content::of(&caps) {
             Ok(content) => content,
             Err(text) => {
-                self.refuse_pad(pad, id, text);
+                self.refuse_pad(pad, id, "caps-unsupported", text);
                 return;
             }
         };
@@ -889,6 +890,7 @@ impl SynchronizedSwitch {
             Some(difference) => self.refuse_pad(
                 pad,
                 id,
+                "caps-mismatch",
                 format!(
                     "{} has caps that describe other content than the other branches ({difference}); its frames are not used until its caps match",
                     pad.name()
@@ -899,7 +901,15 @@ impl SynchronizedSwitch {
 
     /// Takes a pad out of service (its branch goes on, its frames are dropped): a mismatch is
     /// an error of that branch, not of the pipeline.
-    fn refuse_pad(&self, pad: &super::SynchronizedSwitchSinkPad, id: PadId, text: String) {
+    /// `reason`: `caps-mismatch` (other content than the other branches) or `caps-unsupported`
+    /// (caps the switch cannot describe); in the `synchronizedswitch-pad-refused` message.
+    fn refuse_pad(
+        &self,
+        pad: &super::SynchronizedSwitchSinkPad,
+        id: PadId,
+        reason: &str,
+        text: String,
+    ) {
         let first = {
             let mut stream = lock(&pad.imp().stream);
             stream.mismatch = Some(text.clone());
@@ -911,6 +921,19 @@ impl SynchronizedSwitch {
         if first {
             gst::element_imp_warning!(self, gst::CoreError::Negotiation, ("{}", text));
         }
+        // The machine-readable form, for applications and bins built on the switch
+        // (handoverbin): match these fields, never the warning's wording.
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(
+                gst::Structure::builder("synchronizedswitch-pad-refused")
+                    .field("pad", pad.name().as_str())
+                    .field("reason", reason)
+                    .field("message", text.as_str())
+                    .build(),
+            )
+            .src(&*self.obj())
+            .build(),
+        );
         let _ = self.drain();
     }
 
@@ -1633,13 +1656,33 @@ impl ObjectImpl for SynchronizedSwitch {
 
 impl GstObjectImpl for SynchronizedSwitch {}
 
+/// The sink pads as children, so pad properties can be set by name (`sw.sink_1::priority=0`
+/// from gst-launch-1.0, `gst_child_proxy_set` from an application), as fallbackswitch does.
+impl ChildProxyImpl for SynchronizedSwitch {
+    fn child_by_index(&self, index: u32) -> Option<glib::Object> {
+        self.obj()
+            .sink_pads()
+            .into_iter()
+            .nth(usize::try_from(index).ok()?)
+            .map(|pad| pad.upcast())
+    }
+
+    fn children_count(&self) -> u32 {
+        u32::try_from(self.obj().num_sink_pads()).unwrap_or(u32::MAX)
+    }
+
+    fn child_by_name(&self, name: &str) -> Option<glib::Object> {
+        self.obj().static_pad(name).map(|pad| pad.upcast())
+    }
+}
+
 impl ElementImpl for SynchronizedSwitch {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "Synchronized switch",
                 "Generic/Video",
-                "Outputs one stream from N redundant branches of the same content, every frame exactly once and in order: frames are aligned by timecode, UTC reference timestamp or running time; switches (active-pad, switch-at, switch-at-frame, failover on stall/EOS/error/timecode jump, auto-switch-back) happen only where nothing is lost or repeated, onto a keyframe of the incoming branch. Posts synchronizedswitch-switched, -gap, -switch-failed and -switch-rejected element messages",
+                "Outputs one stream from N redundant branches of the same content, every frame exactly once and in order: frames are aligned by timecode, UTC reference timestamp or running time; switches (active-pad, switch-at, switch-at-frame, failover on stall/EOS/error/timecode jump, auto-switch-back) happen only where nothing is lost or repeated, onto a keyframe of the incoming branch. Posts synchronizedswitch-switched, -gap, -switch-failed, -switch-rejected and -pad-refused element messages",
                 "lockstep developers",
             )
         });
@@ -1731,7 +1774,9 @@ impl ElementImpl for SynchronizedSwitch {
             pad.imp().reassign(id);
             state.pads.push((id, pad.clone()));
         }
-        if self.obj().add_pad(&pad).is_err() {
+        if self.obj().add_pad(&pad).is_ok() {
+            self.obj().child_added(&pad, &pad.name());
+        } else {
             gst::warning!(CAT, imp = self, "a pad named sink_{number} exists already");
             if let Some(id) = pad.imp().id() {
                 self.core_call(|core, out| {
@@ -1752,7 +1797,10 @@ impl ElementImpl for SynchronizedSwitch {
             lock(&self.state).pads.retain(|(pid, _)| *pid != id);
             let _ = self.drain();
         }
-        let _ = self.obj().remove_pad(pad);
+        let name = pad.name();
+        if self.obj().remove_pad(pad).is_ok() {
+            self.obj().child_removed(pad, &name);
+        }
     }
 
     fn change_state(

@@ -23,7 +23,7 @@ use gst::prelude::*;
 mod imp;
 
 glib::wrapper! {
-    pub struct SynchronizedSwitch(ObjectSubclass<imp::SynchronizedSwitch>) @extends gst::Element, gst::Object;
+    pub struct SynchronizedSwitch(ObjectSubclass<imp::SynchronizedSwitch>) @extends gst::Element, gst::Object, @implements gst::ChildProxy;
 }
 
 glib::wrapper! {
