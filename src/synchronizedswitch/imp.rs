@@ -1668,7 +1668,7 @@ impl ChildProxyImpl for SynchronizedSwitch {
     }
 
     fn children_count(&self) -> u32 {
-        u32::try_from(self.obj().num_sink_pads()).unwrap_or(u32::MAX)
+        u32::from(self.obj().num_sink_pads())
     }
 
     fn child_by_name(&self, name: &str) -> Option<glib::Object> {
