@@ -23,8 +23,8 @@ use crate::packaging::fmp4::{AudioTrack, VideoCodec, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::packaging::hls::PlaylistType;
 use crate::packaging::publisher::{
-    AudioFrame, AudioInput, Event, Frame, PublishError, Publisher, PublisherConfig, SegmentFormat,
-    check_directory,
+    AudioFrame, AudioInput, Event, Frame, PublishError, PublishOptions, Publisher, PublisherConfig,
+    SegmentFormat, check_directory,
 };
 use crate::timecode::FrameRate;
 use crate::timecode::utc::format_rfc3339_nanos;
@@ -110,6 +110,28 @@ impl Default for Settings {
 }
 
 impl Settings {
+    fn format(&self) -> SegmentFormat {
+        match self.segment_format {
+            HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
+            HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
+        }
+    }
+
+    /// The publisher's options, checked before the stream starts by the same rules the
+    /// publisher applies ([`PublishOptions::check`]).
+    fn publish_options(&self, audio_tracks: usize) -> PublishOptions {
+        PublishOptions {
+            hls: self.hls,
+            dash: self.dash,
+            format: self.format(),
+            name_by_time: self.segment_naming == HlsDashSinkSegmentNaming::Time,
+            segment_timeline: self.segment_timeline,
+            playlist_type: self.playlist_type(),
+            max_files: self.max_files,
+            audio_tracks,
+        }
+    }
+
     fn playlist_type(&self) -> PlaylistType {
         match self.playlist_type {
             HlsDashSinkPlaylistType::Live => PlaylistType::Live {
@@ -438,10 +460,7 @@ impl HlsDashSink {
             },
             segment_timeline: settings.segment_timeline,
             bandwidth,
-            format: match settings.segment_format {
-                HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
-                HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
-            },
+            format: settings.format(),
             audio,
             name_by_time: settings.segment_naming == HlsDashSinkSegmentNaming::Time,
             discontinuity_on_jump: settings.discontinuity_on_jump,
@@ -1276,34 +1295,16 @@ impl HlsDashSink {
             .as_ref()
             .ok_or("location is not set: give the output directory")?;
         check_directory(std::path::Path::new(location)).map_err(|e| e.to_string())?;
-        if !settings.hls && !settings.dash {
-            return Err("both hls and dash are off: enable at least one".into());
-        }
         // The grid at a common rate catches a zero duration early; the rate itself is only
         // known from the caps.
         if settings.segment_frames == 0 && settings.segment_duration == 0 {
             return Err("segment-duration is 0".into());
         }
-        if settings.segment_naming == HlsDashSinkSegmentNaming::Time
-            && settings.dash
-            && !settings.segment_timeline
-        {
-            return Err(
-                "segment-naming=time with DASH needs segment-timeline=true ($Time$ \
-                        addresses the segments of a SegmentTimeline); set it, or use \
-                        segment-naming=number, or dash=false"
-                    .into(),
-            );
-        }
-        if settings.segment_format == HlsDashSinkSegmentFormat::Ts
-            && !lock(&self.audio_branches).is_empty()
-        {
-            return Err(
-                "audio pads need segment-format=cmaf (the MPEG-TS writer carries \
-                        video only); release them or use segment-format=cmaf"
-                    .into(),
-            );
-        }
+        let audio_tracks = lock(&self.audio_branches).len();
+        settings
+            .publish_options(audio_tracks)
+            .check()
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }

@@ -277,6 +277,54 @@ impl fmt::Display for NameTemplate {
     }
 }
 
+/// Where a publisher's files go. The publisher writes every file through it — a segment before
+/// any manifest that lists it — and deletes expired segments through it. [`LocalDirectory`]
+/// writes atomically into a directory; an HTTP origin is another destination.
+pub trait Destination: Send {
+    /// Makes `name` hold `bytes`, replacing what it held, so a reader sees the old or the new
+    /// content, never part of it.
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError>;
+    /// Removes `name`; a name that is already gone is not an error.
+    fn delete(&mut self, name: &str) -> Result<(), OutputError>;
+}
+
+/// Files in a local directory, written with [`write_atomically`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDirectory {
+    dir: PathBuf,
+}
+
+impl LocalDirectory {
+    pub fn new(dir: impl Into<PathBuf>) -> LocalDirectory {
+        LocalDirectory { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Destination for LocalDirectory {
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        write_atomically(&self.dir, name, bytes)
+    }
+
+    fn delete(&mut self, name: &str) -> Result<(), OutputError> {
+        check_relative_name(name)?;
+        let path = self.dir.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            // Someone else removed it already: nothing left to do.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(OutputError::Io {
+                action: "delete",
+                path,
+                source,
+            }),
+        }
+    }
+}
+
 static TEMPORARY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `dir/name` so that a reader never sees a partial file: the bytes go to a
