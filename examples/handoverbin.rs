@@ -165,9 +165,7 @@ fn run(args: common::Args) -> Result<()> {
         }
         Ok(())
     })?;
-    if !warnings.is_empty() {
-        return Err(failed(format!("{} warning(s) on the bus", warnings.len())));
-    }
+    common::no_warnings(&warnings)?;
     let stats = hb.property::<gst::Structure>("stats");
     println!("stats: {stats}");
 

@@ -255,9 +255,7 @@ fn run(args: common::Args) -> Result<()> {
         switches.push(switched);
         Ok(())
     })?;
-    if !warnings.is_empty() {
-        return Err(failed(format!("{} warning(s) on the bus", warnings.len())));
-    }
+    common::no_warnings(&warnings)?;
     let stats = switch.property::<gst::Structure>("stats");
     println!("stats: {stats}");
 

@@ -38,12 +38,6 @@ impl From<gst::glib::BoolError> for Failure {
     }
 }
 
-impl From<gst::StateChangeError> for Failure {
-    fn from(e: gst::StateChangeError) -> Self {
-        failed(format!("the pipeline did not start: {e}"))
-    }
-}
-
 /// Parses the options, runs the example and exits with its status.
 pub fn main(
     name: &str,
@@ -181,7 +175,19 @@ fn run_inner(
     let bus = pipeline
         .bus()
         .ok_or_else(|| failed("a pipeline without bus"))?;
-    pipeline.set_state(gst::State::Playing)?;
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The element that refused says why on the bus.
+        let why = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+            .and_then(|msg| match msg.view() {
+                gst::MessageView::Error(e) => {
+                    Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "no reason given".into());
+        return Err(failed(format!("the pipeline did not start: {why}")));
+    }
     let deadline = Instant::now() + limit;
     let mut warnings = Vec::new();
     loop {
@@ -216,6 +222,17 @@ fn run_inner(
             }
             _ => on_event(Event::Message(&msg))?,
         }
+    }
+}
+
+/// A failure naming the first warning, if the run had any: a run that worked posts none.
+pub fn no_warnings(warnings: &[String]) -> Result<()> {
+    match warnings {
+        [] => Ok(()),
+        [first, ..] => Err(failed(format!(
+            "{} warning(s) on the bus, the first: {first}",
+            warnings.len()
+        ))),
     }
 }
 
