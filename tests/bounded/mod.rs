@@ -100,29 +100,44 @@ impl Outcome {
     }
 }
 
-/// Kills the child when dropped: a test that panics while it runs leaves nothing behind.
+/// Kills the child's process group when dropped while the child runs: a test that panics
+/// while it runs leaves nothing behind.
 struct Guard(std::process::Child);
+
+impl Guard {
+    /// SIGKILL to the child's process group (the child and what it started), while the child
+    /// is not reaped yet, so its pid cannot name another process.
+    fn kill_group(&mut self) {
+        // SAFETY: kill(2) on the process group our child leads (setpgid in pre_exec).
+        unsafe {
+            libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL);
+        }
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
+            self.kill_group();
         }
         let _ = self.0.wait();
     }
 }
 
-/// Runs `command` with its output captured. With `interrupt_after`, it gets SIGINT then (how a
-/// user ends `gst-launch-1.0 -e`); it is killed (SIGKILL) at `limit` in any case.
+/// Runs `command` with its output captured, in a process group of its own. With
+/// `interrupt_after`, the group gets SIGINT then (what Ctrl-C in a terminal does, how a user
+/// ends `gst-launch-1.0 -e`); the group is killed (SIGKILL) at `limit` in any case.
 pub fn run(mut command: Command, interrupt_after: Option<Duration>, limit: Duration) -> Outcome {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe. The child dies with the thread that started it,
-    // so not even an aborted test process leaves it running.
+    // SAFETY: setpgid and prctl are async-signal-safe. A group of its own, so the child and
+    // whatever it starts can be signalled together; and the child dies with the thread that
+    // started it, so not even an aborted test process leaves it running.
     unsafe {
         command.pre_exec(|| {
+            libc::setpgid(0, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
@@ -153,7 +168,7 @@ pub fn run(mut command: Command, interrupt_after: Option<Duration>, limit: Durat
         }
         let elapsed = started.elapsed();
         if elapsed >= limit {
-            let _ = guard.0.kill();
+            guard.kill_group();
             killed = true;
             break guard.0.wait().ok();
         }
@@ -161,16 +176,20 @@ pub fn run(mut command: Command, interrupt_after: Option<Duration>, limit: Durat
             && !interrupted
             && elapsed >= after
         {
-            // SAFETY: kill(2) on our own child's pid.
+            // SAFETY: kill(2) on the process group of our child, not reaped yet.
             unsafe {
-                libc::kill(guard.0.id() as libc::pid_t, libc::SIGINT);
+                libc::kill(-(guard.0.id() as libc::pid_t), libc::SIGINT);
             }
             interrupted = true;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
-    let [stdout, stderr] = readers.map(|r| r.join().unwrap_or_default());
+    // A process that left the group could hold the pipes open: wait for the output a while.
+    let [stdout, stderr] = readers.map(|r| {
+        r.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| "(the output stayed open after the process ended)".into())
+    });
     Outcome {
         status,
         stdout,
@@ -180,14 +199,16 @@ pub fn run(mut command: Command, interrupt_after: Option<Duration>, limit: Durat
     }
 }
 
-fn reader(stream: Option<Box<dyn Read + Send>>) -> std::thread::JoinHandle<String> {
+fn reader(stream: Option<Box<dyn Read + Send>>) -> std::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut stream) = stream {
             let _ = stream.read_to_end(&mut bytes);
         }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+        let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    receiver
 }
 
 /// A fresh empty directory under the target directory, removed first if a previous run left
