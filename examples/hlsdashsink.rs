@@ -97,18 +97,21 @@ fn run(args: common::Args) -> Result<()> {
             "--segment-ms {segment_ms} is not a whole number of frames at {FPS} fps (a multiple of 40)"
         )));
     }
-    // A segment and the start inside one: shorter runs write nothing.
-    if (seconds as i64) * 1000 < 2 * segment_ms {
+    // The start inside a segment (skipped), a whole segment and part of the next (cut by EOS):
+    // the two segments the checks ask for.
+    if (seconds as i64) * 1000 < 3 * segment_ms {
         return Err(Failure::Usage(format!(
-            "--seconds {seconds} must cover at least two segments of {segment_ms} ms"
+            "--seconds {seconds} must cover at least three segments of {segment_ms} ms"
         )));
     }
     let audio = !args.flag("--no-audio");
     let dir = output_dir(&args)?;
     let segment_ns = segment_ms * 1_000_000;
     let segment_frames = segment_ms * FPS / 1000;
-    // A live playlist must span three target durations (RFC 8216 §6.2.2).
-    let playlist_length = (3000 + segment_ms - 1) / segment_ms;
+    // A live playlist must span three target durations (RFC 8216 §6.2.2); the target
+    // duration is the segment duration rounded up to whole seconds.
+    let target_ms = (segment_ms + 999) / 1000 * 1000;
+    let playlist_length = (3 * target_ms + segment_ms - 1) / segment_ms;
 
     common::init()?;
     let audio_branch = if audio {
