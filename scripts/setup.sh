@@ -19,6 +19,8 @@ APT_PACKAGES=(
   ffmpeg
   # headless Chromium: the hlsdashsink test plays the output with hls.js and dash.js
   chromium
+  # the Python example (examples/python/redundant_switch.py): Debian's python3 with PyGObject
+  python3 python3-gi gir1.2-gstreamer-1.0
 )
 
 missing=()
