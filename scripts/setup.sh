@@ -11,6 +11,8 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # clockoverlay and timeoverlay (the burnt-in clock and timecode of `lockstep live`)
+  gstreamer1.0-x
   # time zone data (the crate also bundles it; the system copy is preferred when present)
   tzdata
   # xmllint: the packaging tests validate every MPD against the DASH schema in tests/data/dash-schema

@@ -13,7 +13,11 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Run a redundant live channel: two encoders, a failover, an encoder update on air,
+    /// HLS + DASH served with a player page.
+    Live(lockstep_cli::live::LiveArgs),
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -24,5 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    match cli.command {}
+    match cli.command {
+        Command::Live(args) => lockstep_cli::live::run(args),
+    }
 }

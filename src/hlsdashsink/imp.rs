@@ -1688,7 +1688,10 @@ impl ElementImpl for HlsDashSink {
         }
         for element in &branch.elements {
             let _ = element.set_state(gst::State::Null);
-            let _ = obj.remove(element);
+            // At teardown the bin may have let go of its children already.
+            if element.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>()) {
+                let _ = obj.remove(element);
+            }
         }
     }
 
