@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, then runs the timecode demo (a generated H.264 stream
-# with embedded SMPTE timecodes read back by timecodeparse; every frame's timecode and UTC time
-# is printed). Arguments go to the demo, e.g. --time-zone America/Los_Angeles --frames 90.
+# The main job: installs what is missing, builds the `lockstep` program and runs a redundant
+# live channel (`lockstep live`): two encoders of one timecoded source, a failover, a recovery
+# and an encoder update on air, HLS + DASH served with a player page on 127.0.0.1:8080.
+# Arguments go to `lockstep live`, e.g. --duration 60 --time-zone Europe/Berlin --port 9000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCKSTEP_SKIP_FUZZ=1 bash scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-cargo run --locked --release --quiet --example timecode-demo -- "$@"
+cargo build --locked --release --quiet
+exec target/release/lockstep live "$@"

@@ -64,17 +64,22 @@ node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 
 if [ "$node_major" -lt 20 ]; then
   echo "setup: warning: Node.js $(node --version 2>/dev/null) is older than 20; the player test needs 20 or newer" >&2
 fi
-player_dir="$(cd "$(dirname "$0")/../tests/player" && pwd)"
-# npm ci again whenever a pinned package is missing or at another version (a new pin).
-player_current() {
-  (cd "$player_dir" && node -e '
+# Two npm packages, pinned by their package-lock.json: player/ (hls.js and dash.js for the
+# player page of `lockstep live`) and tests/player/ (the same players, Shaka Player and
+# playwright-core for the browser tests). npm ci again whenever a pinned package is missing or
+# at another version (a new pin).
+npm_current() {
+  (cd "$1" && node -e '
     const deps = require("./package.json").dependencies;
     for (const [name, version] of Object.entries(deps)) {
       try { if (require("./node_modules/" + name + "/package.json").version !== version) process.exit(1); }
       catch { process.exit(1); }
     }')
 }
-if ! player_current; then
-  echo "setup: installing the player test's npm packages"
-  (cd "$player_dir" && npm ci --no-audit --no-fund)
-fi
+for npm_dir in player tests/player; do
+  dir="$(cd "$(dirname "$0")/../$npm_dir" && pwd)"
+  if ! npm_current "$dir"; then
+    echo "setup: installing the npm packages of $npm_dir"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+done

@@ -31,8 +31,7 @@ use report::{HandoverRecord, SwitchRecord, Tally};
 use schedule::{Action, Branch, Schedule};
 
 const DEFAULT_ENCODER: &str = "x264enc tune=zerolatency speed-preset=ultrafast bitrate=2500";
-const DEFAULT_UPDATE_ENCODER: &str =
-    "x264enc tune=zerolatency speed-preset=ultrafast bitrate=3000";
+const DEFAULT_UPDATE_ENCODER: &str = "x264enc tune=zerolatency speed-preset=ultrafast bitrate=3000";
 
 /// Run a redundant live channel: two encoders, a failover nobody sees, an encoder updated on
 /// air, HLS + DASH timed by the timecode.
@@ -136,7 +135,9 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("--size {text}: give WIDTHxHEIGHT, e.g. 1280x720"))?;
     let w: u32 = w.parse().map_err(|_| format!("--size {text}: bad width"))?;
-    let h: u32 = h.parse().map_err(|_| format!("--size {text}: bad height"))?;
+    let h: u32 = h
+        .parse()
+        .map_err(|_| format!("--size {text}: bad height"))?;
     if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) || w % 2 == 1 || h % 2 == 1 {
         return Err(format!(
             "--size {text}: width and height must be even, 16 to 7680 × 4320"
@@ -203,7 +204,11 @@ fn prepare_out(out: &Path) -> Result<PathBuf, String> {
                     std::fs::remove_file(&entry)
                 };
                 removed.map_err(|e| {
-                    format!("--out {}: cannot clear {} ({e})", out.display(), entry.display())
+                    format!(
+                        "--out {}: cannot clear {} ({e})",
+                        out.display(),
+                        entry.display()
+                    )
                 })?;
             }
         }
@@ -295,9 +300,9 @@ fn prepare(args: &LiveArgs) -> Result<Prepared, Refusal> {
             encoder: args.encoder.clone(),
             input,
             switch_timeout_ns: args.switch_timeout.saturating_mul(1_000_000),
-            bandwidth: args
-                .bandwidth
-                .unwrap_or_else(|| bandwidth_of(&args.encoder).max(bandwidth_of(&args.update_encoder))),
+            bandwidth: args.bandwidth.unwrap_or_else(|| {
+                bandwidth_of(&args.encoder).max(bandwidth_of(&args.update_encoder))
+            }),
         },
         schedule,
         out,
@@ -412,9 +417,7 @@ fn install_probes(
                     return gst::PadProbeReturn::Ok;
                 };
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                if keyframe
-                    && armed.fail_armed[branch as usize].swap(false, Ordering::AcqRel)
-                {
+                if keyframe && armed.fail_armed[branch as usize].swap(false, Ordering::AcqRel) {
                     // The valve drops this keyframe and all after it.
                     valve.set_property("drop", true);
                     let frame = framemeta::timecode_of(buffer, None)
@@ -535,10 +538,13 @@ impl Run {
         None
     }
 
-    fn pending_for(&mut self, message: &gst::Message) -> Option<&mut (Branch, String, Option<i64>)> {
-        let branch = [Branch::A, Branch::B].into_iter().find(|b| {
-            message.src() == Some(self.channel.handoverbin(*b).upcast_ref())
-        })?;
+    fn pending_for(
+        &mut self,
+        message: &gst::Message,
+    ) -> Option<&mut (Branch, String, Option<i64>)> {
+        let branch = [Branch::A, Branch::B]
+            .into_iter()
+            .find(|b| message.src() == Some(self.channel.handoverbin(*b).upcast_ref()))?;
         self.pending_handover.iter_mut().find(|p| p.0 == branch)
     }
 
@@ -627,7 +633,8 @@ impl Run {
                 let accepted: bool =
                     handover.emit_by_name("update-encoder", &[&description.as_str()]);
                 if accepted {
-                    self.pending_handover.push((branch, description.clone(), None));
+                    self.pending_handover
+                        .push((branch, description.clone(), None));
                     bar.println(format!(
                         "scheduled: encoder of branch {} being replaced by {description}",
                         branch.name()
@@ -765,7 +772,10 @@ fn run_prepared(args: &LiveArgs, prepared: Prepared) -> Result<ExitCode, Refusal
             server.address()
         );
     }
-    println!("lockstep live: writing into {}; Ctrl-C ends the run", out.display());
+    println!(
+        "lockstep live: writing into {}; Ctrl-C ends the run",
+        out.display()
+    );
     let bar = progress_bar(args.duration);
     let mut run = Run {
         channel,
@@ -780,7 +790,9 @@ fn run_prepared(args: &LiveArgs, prepared: Prepared) -> Result<ExitCode, Refusal
     if run.channel.pipeline.set_state(gst::State::Playing).is_err() {
         let bus = run.channel.pipeline.bus();
         let detail = bus
-            .and_then(|bus| bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]))
+            .and_then(|bus| {
+                bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+            })
             .and_then(|m| match m.view() {
                 gst::MessageView::Error(e) => Some(e.error().to_string()),
                 _ => None,
@@ -797,9 +809,16 @@ fn run_prepared(args: &LiveArgs, prepared: Prepared) -> Result<ExitCode, Refusal
     }
     if let Err(Refusal(text)) = &outcome {
         eprintln!("lockstep live: {text}");
-        if !run.latched {
-            return Ok(ExitCode::from(2));
+    }
+    if !run.latched {
+        // Nothing was named by a timecode: there is no channel to report on.
+        if outcome.is_ok() {
+            eprintln!(
+                "lockstep live: the input carries no timecode (no H.264 picture timing or H.265 \
+                 time code SEI): lockstep names frames by it; give a source with timecodes"
+            );
         }
+        return Ok(ExitCode::from(2));
     }
     let switch_stats = run.channel.switch.property::<gst::Structure>("stats");
     run.tally.repeats = switch_stats.get::<u64>("repeats").unwrap_or(0);

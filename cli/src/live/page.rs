@@ -29,8 +29,7 @@ fn node_modules() -> PathBuf {
 /// Writes the page and the players into `out/player/`.
 pub fn write(out: &Path) -> Result<(), String> {
     let dir = out.join("player");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let modules = node_modules();
     for (name, source) in LIBRARIES {
         let path = modules.join(source);

@@ -86,7 +86,9 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, String> {
         .name(name)
         .build()
         .map_err(|_| {
-            format!("the GStreamer element {factory} is missing: run scripts/setup.sh to install it")
+            format!(
+                "the GStreamer element {factory} is missing: run scripts/setup.sh to install it"
+            )
         })
 }
 
@@ -123,8 +125,10 @@ fn source_description(settings: &ChannelSettings) -> String {
 /// Builds the channel writing into `out`.
 pub fn build(settings: &ChannelSettings, out: &Path) -> Result<Channel, String> {
     let pipeline = gst::Pipeline::with_name("lockstep-live");
-    let source = gst::parse::bin_from_description(&source_description(settings), true)
-        .map_err(|e| format!("cannot build the source: {e}; run scripts/setup.sh to install what is missing"))?;
+    let source =
+        gst::parse::bin_from_description(&source_description(settings), true).map_err(|e| {
+            format!("cannot build the source: {e}; run scripts/setup.sh to install what is missing")
+        })?;
     let timecodeparse = make("timecodeparse", "timecodeparse")?;
     timecodeparse.set_property_from_str("source", "meta");
     timecodeparse.set_property("time-zone", settings.time_zone.as_str());

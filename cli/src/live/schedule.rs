@@ -59,7 +59,6 @@ pub enum Action {
     },
 }
 
-
 /// A timed action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -173,7 +172,9 @@ fn check_time(what: &str, seconds: f64) -> Result<(), String> {
     if seconds.is_finite() && seconds >= 0.0 {
         Ok(())
     } else {
-        Err(format!("{what} must be a number of seconds ≥ 0, not {seconds}"))
+        Err(format!(
+            "{what} must be a number of seconds ≥ 0, not {seconds}"
+        ))
     }
 }
 
@@ -189,7 +190,12 @@ mod tests {
         assert_eq!(schedule.steps[0].action, Action::Fail(Branch::A));
         assert_eq!(schedule.steps[2].action, Action::Recover(Branch::A));
         assert!(Schedule::from_options(Some(-1.0), None, None).is_err());
-        assert!(Schedule::from_options(None, None, None).unwrap().steps.is_empty());
+        assert!(
+            Schedule::from_options(None, None, None)
+                .unwrap()
+                .steps
+                .is_empty()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - `Cache-Control: no-cache` on manifests and the event log, which change while the channel
 //!   runs; segments never change once written;
 //! - byte ranges on every file (RFC 9110 §14: one range; `206` or `416`);
+//! - `/time`: the wall clock (ISO 8601), the UTCTiming source the MPD names;
 //! - nothing outside the directory: the decoded path may not hold `..`, start at the root or
 //!   leave the directory through a symbolic link (the real path must stay under the real
 //!   directory).
@@ -83,7 +84,10 @@ fn header(name: &str, value: &str) -> Header {
 fn common_headers(path: &str) -> Vec<Header> {
     let mut headers = vec![
         header("Access-Control-Allow-Origin", "*"),
-        header("Access-Control-Expose-Headers", "Content-Length, Content-Range"),
+        header(
+            "Access-Control-Expose-Headers",
+            "Content-Length, Content-Range",
+        ),
         header("Accept-Ranges", "bytes"),
     ];
     if is_changing(path) {
@@ -121,6 +125,21 @@ fn handle(root: &Path, request: Request) {
             respond(request, 405, "only GET, HEAD and OPTIONS");
             return;
         }
+    }
+    if path_part == "/time" {
+        // DASH's UTCTiming (urn:mpeg:dash:utc:http-iso:2014): the MPD names `/time`.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut response =
+            Response::from_string(gstlockstep::timecode::utc::format_rfc3339_millis(now));
+        for h in common_headers("/time.json") {
+            response.add_header(h);
+        }
+        response.add_header(header("Content-Type", "text/plain; charset=utf-8"));
+        let _ = request.respond(response);
+        return;
     }
     if path_part == "/" {
         let mut response = Response::empty(StatusCode(302));
@@ -203,9 +222,10 @@ pub fn mime_type(path: &str) -> &'static str {
 
 /// Manifests and the event log change while the channel runs.
 fn is_changing(path: &str) -> bool {
-    ["m3u8", "mpd", "json"]
-        .iter()
-        .any(|extension| path.to_ascii_lowercase().ends_with(&format!(".{extension}")))
+    ["m3u8", "mpd", "json"].iter().any(|extension| {
+        path.to_ascii_lowercase()
+            .ends_with(&format!(".{extension}"))
+    })
 }
 
 /// The file a request path names under `root` (itself canonical), or `None` when it would lie
@@ -288,7 +308,14 @@ mod tests {
         assert_eq!(parse_range("bytes=-500", 100), Some((0, 99)));
         assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
         assert_eq!(parse_range("bytes=5-9, 20-30", 100), Some((5, 9)));
-        for bad in ["bytes=100-", "bytes=9-5", "bytes=-0", "items=0-1", "bytes=a-b", "bytes=0-9"] {
+        for bad in [
+            "bytes=100-",
+            "bytes=9-5",
+            "bytes=-0",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=0-9",
+        ] {
             let size = if bad == "bytes=0-9" { 0 } else { 100 };
             assert_eq!(parse_range(bad, size), None, "{bad}");
         }
