@@ -9,25 +9,23 @@
 //! builds with no lock held).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
+
+mod audio;
+mod report;
+mod settings;
+
+use audio::{AudioBranch, AudioStream, replay_queued_audio, sweep_stalled_audio};
+use settings::{Settings, caps_frame_rate, codec_data};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::{HlsDashSinkPlaylistType, HlsDashSinkSegmentFormat, HlsDashSinkSegmentNaming};
-use crate::packaging::aac::AudioSpecificConfig;
-use crate::packaging::dash::UtcTiming;
-use crate::packaging::fmp4::{AudioTrack, VideoCodec, VideoTrack};
-use crate::packaging::grid::Grid;
-use crate::packaging::hls::PlaylistType;
-use crate::packaging::publisher::{
-    AudioFrame, AudioInput, Event, Frame, PublishError, PublishOptions, Publisher, PublisherConfig,
-    SegmentFormat, check_directory,
-};
-use crate::timecode::FrameRate;
-use crate::timecode::utc::format_rfc3339_nanos;
+use crate::framemeta;
+use crate::packaging::fmp4::AudioTrack;
+use crate::packaging::publisher::{AudioInput, Event, Frame, PublishError, Publisher};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,8 +34,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("HLS + DASH CMAF packager on the timecode's epoch grid"),
     )
 });
-
-const UNIX_REFERENCE: &str = "timestamp/x-unix";
 
 const DEFAULT_SEGMENT_DURATION: u64 = 2_000_000_000;
 const DEFAULT_SEGMENT_FRAMES: u32 = 0;
@@ -63,127 +59,6 @@ const MAX_AUDIO_DISTANCE_NS: u64 = 6 * 3600 * 1_000_000_000;
 /// Segment durations of wall-clock time without a frame after which an audio pad counts as
 /// stalled and the manifests stop waiting for it.
 const AUDIO_STALL_SEGMENTS: u32 = 2;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    location: Option<String>,
-    segment_duration: u64,
-    segment_frames: u32,
-    segment_format: HlsDashSinkSegmentFormat,
-    hls: bool,
-    dash: bool,
-    playlist_type: HlsDashSinkPlaylistType,
-    playlist_length: u32,
-    max_files: u32,
-    utc_timing: String,
-    utc_timing_scheme: String,
-    storage_manifest: bool,
-    segment_timeline: bool,
-    bandwidth: u32,
-    audio_bandwidth: u32,
-    segment_naming: HlsDashSinkSegmentNaming,
-    discontinuity_on_jump: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            location: None,
-            segment_duration: DEFAULT_SEGMENT_DURATION,
-            segment_frames: DEFAULT_SEGMENT_FRAMES,
-            segment_format: DEFAULT_SEGMENT_FORMAT,
-            hls: true,
-            dash: true,
-            playlist_type: DEFAULT_PLAYLIST_TYPE,
-            playlist_length: DEFAULT_PLAYLIST_LENGTH,
-            max_files: DEFAULT_MAX_FILES,
-            utc_timing: DEFAULT_UTC_TIMING.to_owned(),
-            utc_timing_scheme: DEFAULT_UTC_TIMING_SCHEME.to_owned(),
-            storage_manifest: false,
-            segment_timeline: false,
-            bandwidth: 0,
-            audio_bandwidth: DEFAULT_AUDIO_BANDWIDTH,
-            segment_naming: HlsDashSinkSegmentNaming::Number,
-            discontinuity_on_jump: false,
-        }
-    }
-}
-
-impl Settings {
-    fn format(&self) -> SegmentFormat {
-        match self.segment_format {
-            HlsDashSinkSegmentFormat::Cmaf => SegmentFormat::Cmaf,
-            HlsDashSinkSegmentFormat::Ts => SegmentFormat::Ts,
-        }
-    }
-
-    /// The publisher's options, checked before the stream starts by the same rules the
-    /// publisher applies ([`PublishOptions::check`]).
-    fn publish_options(&self, audio_tracks: usize) -> PublishOptions {
-        PublishOptions {
-            hls: self.hls,
-            dash: self.dash,
-            format: self.format(),
-            name_by_time: self.segment_naming == HlsDashSinkSegmentNaming::Time,
-            segment_timeline: self.segment_timeline,
-            playlist_type: self.playlist_type(),
-            max_files: self.max_files,
-            audio_tracks,
-        }
-    }
-
-    fn playlist_type(&self) -> PlaylistType {
-        match self.playlist_type {
-            HlsDashSinkPlaylistType::Live => PlaylistType::Live {
-                window: self.playlist_length,
-            },
-            HlsDashSinkPlaylistType::Event => PlaylistType::Event,
-            HlsDashSinkPlaylistType::Vod => PlaylistType::Vod,
-        }
-    }
-
-    fn grid(&self, rate: FrameRate) -> Result<Grid, String> {
-        let grid = if self.segment_frames > 0 {
-            Grid::new(rate, self.segment_frames)
-        } else {
-            Grid::from_duration_ns(rate, self.segment_duration)
-        };
-        grid.map_err(|e| format!("segment-duration: {e}"))
-    }
-
-    /// D in ns for these caps (the configured duration when the grid cannot be made yet).
-    fn segment_duration_ns(&self, caps: &gst::CapsRef) -> u64 {
-        caps_frame_rate(caps)
-            .and_then(|rate| self.grid(rate).ok())
-            .map_or(self.segment_duration, |grid| grid.segment_duration_ns())
-    }
-}
-
-/// The streaming side of one audio pad.
-#[derive(Default)]
-struct AudioStream {
-    caps: Option<gst::Caps>,
-    config: Option<AudioSpecificConfig>,
-    /// The publisher's track index, once the publisher runs with this pad.
-    track: Option<usize>,
-    /// (running time, AAC frame) received before the publisher started.
-    queue: VecDeque<(gst::ClockTime, gst::MappedBuffer<gst::buffer::Readable>)>,
-    eos: bool,
-    /// When the last frame arrived (or the packager started), for the stall detection.
-    last_arrival: Option<std::time::Instant>,
-    stall_reported: bool,
-    /// A warning was posted for frames dropped because the pad is not packaged.
-    warned_unpackaged: bool,
-}
-
-/// The elements behind one audio request pad: ghost pad → aacparse → capsfilter → appsink.
-struct AudioBranch {
-    /// The pad's name, reserved before the pad exists.
-    name: String,
-    /// None while the branch is being built.
-    pad: Option<gst::GhostPad>,
-    elements: Vec<gst::Element>,
-}
 
 #[derive(Default)]
 struct State {
@@ -233,80 +108,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The UTC instant of a frame: the `timestamp/x-unix` reference timestamp meta, else the time
-/// code meta's date and time (a daily jam with a date).
-fn frame_instant(buffer: &gst::BufferRef) -> Option<i64> {
-    let reference = buffer.iter_meta::<gst::ReferenceTimestampMeta>().find(|m| {
-        m.reference()
-            .structure(0)
-            .is_some_and(|s| s.name() == UNIX_REFERENCE)
-    });
-    if let Some(meta) = reference {
-        return i64::try_from(meta.timestamp().nseconds()).ok();
-    }
-    let meta = buffer.meta::<gst_video::VideoTimeCodeMeta>()?;
-    let date_time = meta.tc().to_date_time().ok()?;
-    let micros = date_time
-        .to_unix()
-        .checked_mul(1_000_000)?
-        .checked_add(i64::from(date_time.microsecond()))?;
-    micros.checked_mul(1000)
-}
-
-/// The caps' `codec_data` bytes.
-fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
-    caps.structure(0)
-        .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-        .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
-}
-
 /// The running time of a sample's buffer (its PTS in the sample's segment).
 fn running_time_of(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<gst::ClockTime> {
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
     segment.to_running_time(buffer.pts()?)
-}
-
-/// Why an audio frame was not packaged.
-enum AudioRefusal {
-    Publish(PublishError),
-    /// Its instant is far from the video's: another timeline.
-    OffTimeline {
-        utc_ns: i64,
-        video_utc: i64,
-    },
-}
-
-/// Places an AAC frame at the UTC instant its running time has on the video's timeline and
-/// hands it to the publisher (nothing happens before the first video frame or publisher).
-fn place_audio(
-    state: &mut State,
-    track: usize,
-    running_time: gst::ClockTime,
-    data: gst::MappedBuffer<gst::buffer::Readable>,
-) -> Result<Vec<Event>, AudioRefusal> {
-    let Some((video_running_time, video_utc)) = state.last_times else {
-        return Ok(Vec::new());
-    };
-    let offset = i128::from(video_utc) - i128::from(video_running_time.nseconds());
-    let utc_ns = i64::try_from(i128::from(running_time.nseconds()) + offset).unwrap_or(i64::MAX);
-    if utc_ns.abs_diff(video_utc) > MAX_AUDIO_DISTANCE_NS {
-        return Err(AudioRefusal::OffTimeline { utc_ns, video_utc });
-    }
-    let Some(publisher) = state.publisher.as_mut() else {
-        return Ok(Vec::new());
-    };
-    publisher
-        .push_audio(track, AudioFrame { utc_ns, data })
-        .map_err(AudioRefusal::Publish)
-}
-
-/// The frame rate of the video caps.
-fn caps_frame_rate(caps: &gst::CapsRef) -> Option<FrameRate> {
-    let fraction = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
-    FrameRate::new(
-        u32::try_from(fraction.numer()).ok()?,
-        u32::try_from(fraction.denom()).ok()?,
-    )
 }
 
 impl HlsDashSink {
@@ -392,82 +197,6 @@ impl HlsDashSink {
         gst::Pad::query_default(pad, Some(&*self.obj()), query)
     }
 
-    /// Makes the publisher for `caps` (first sample, or new caps with the same track).
-    fn publisher_for(
-        &self,
-        settings: &Settings,
-        state: &State,
-        caps: &gst::CapsRef,
-        audio: Vec<AudioInput>,
-    ) -> Result<Publisher<gst::MappedBuffer<gst::buffer::Readable>>, String> {
-        let structure = caps.structure(0).ok_or("caps without a structure")?;
-        let codec = match structure.name().as_str() {
-            "video/x-h264" => VideoCodec::H264,
-            "video/x-h265" => VideoCodec::H265,
-            other => return Err(format!("unsupported caps {other}")),
-        };
-        let rate = caps_frame_rate(caps).ok_or_else(|| {
-            "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
-                 rate; set framerate in the caps upstream"
-                .to_owned()
-        })?;
-        let dimension = |name: &str| {
-            structure
-                .get::<i32>(name)
-                .ok()
-                .and_then(|v| u16::try_from(v).ok())
-                .ok_or_else(|| format!("the caps carry no usable {name}"))
-        };
-        let codec_data = structure
-            .get::<gst::Buffer>("codec_data")
-            .map_err(|_| "the caps carry no codec_data (avcC/hvcC)".to_owned())?;
-        let codec_config = codec_data
-            .map_readable()
-            .map_err(|_| "codec_data is not readable".to_owned())?
-            .to_vec();
-        let location = settings
-            .location
-            .as_ref()
-            .ok_or("location is not set: give the output directory")?;
-        let bandwidth = if settings.bandwidth > 0 {
-            settings.bandwidth
-        } else {
-            state.tag_bitrate.ok_or(
-                "bandwidth is 0 and upstream sent no bitrate tag (maximum-bitrate, \
-                 nominal-bitrate or bitrate): set bandwidth to the stream's peak bit rate in \
-                 bit/s, the same on every redundant packager",
-            )?
-        };
-        let config = PublisherConfig {
-            dir: PathBuf::from(location),
-            grid: settings.grid(rate)?,
-            track: VideoTrack {
-                codec,
-                codec_config,
-                width: dimension("width")?,
-                height: dimension("height")?,
-                timescale: 0,
-            },
-            playlist_type: settings.playlist_type(),
-            window: settings.playlist_length,
-            max_files: settings.max_files,
-            hls: settings.hls,
-            dash: settings.dash,
-            storage_index: settings.storage_manifest,
-            utc_timing: UtcTiming {
-                scheme_id_uri: settings.utc_timing_scheme.clone(),
-                value: settings.utc_timing.clone(),
-            },
-            segment_timeline: settings.segment_timeline,
-            bandwidth,
-            format: settings.format(),
-            audio,
-            name_by_time: settings.segment_naming == HlsDashSinkSegmentNaming::Time,
-            discontinuity_on_jump: settings.discontinuity_on_jump,
-        };
-        Publisher::new(config).map_err(|e| e.to_string())
-    }
-
     fn on_sample(&self, appsink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
         let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
         self.on_video_sample(sample)
@@ -502,7 +231,7 @@ impl HlsDashSink {
             }
             state.caps = Some(caps.clone());
         }
-        let Some(utc_ns) = frame_instant(&buffer) else {
+        let Some(utc_ns) = framemeta::frame_utc_ns(&buffer) else {
             state.frames_without_instant += 1;
             let count = state.frames_without_instant;
             drop(state);
@@ -643,106 +372,13 @@ impl HlsDashSink {
             }
         }
         let last_times = state.last_times;
-        // Audio that arrived before the packager started, now that its instants are known.
-        let mut off_timeline = None;
-        let names: Vec<String> = state.audio.keys().cloned().collect();
-        for name in names {
-            let Some(stream) = state.audio.get_mut(&name) else {
-                continue;
-            };
-            let queue = std::mem::take(&mut stream.queue);
-            let Some(track) = stream.track else {
-                continue;
-            };
-            for (running_time, data) in queue {
-                let Ok(events) = &mut result else {
-                    break;
-                };
-                match place_audio(&mut state, track, running_time, data) {
-                    Ok(more) => events.extend(more),
-                    Err(AudioRefusal::Publish(error)) => result = Err(error),
-                    Err(AudioRefusal::OffTimeline { utc_ns, video_utc }) => {
-                        off_timeline = Some((name.clone(), utc_ns, video_utc));
-                    }
-                }
-            }
-        }
-        // Audio pads that sent nothing for a while: the manifests stop waiting for them.
-        let State {
-            publisher,
-            audio,
-            audio_stall_after,
-            ..
-        } = &mut *state;
-        let stall_after = *audio_stall_after;
-        for stream in audio.values_mut() {
-            let (Some(track), Some(last)) = (stream.track, stream.last_arrival) else {
-                continue;
-            };
-            if stream.eos || stream.stall_reported || last.elapsed() < stall_after {
-                continue;
-            }
-            stream.stall_reported = true;
-            if let (Ok(events), Some(publisher)) = (&mut result, publisher.as_mut()) {
-                match publisher.audio_stalled(track) {
-                    Ok(more) => events.extend(more),
-                    Err(error) => result = Err(error),
-                }
-            }
-        }
+        let off_timeline = replay_queued_audio(&mut state, &mut result);
+        sweep_stalled_audio(&mut state, &mut result);
         drop(state);
         if let Some((name, utc_ns, video_utc)) = off_timeline {
             self.warn_off_timeline(&name, utc_ns, video_utc);
         }
         self.handle_result(result, last_times)
-    }
-
-    /// Warns (once) that an audio pad's frames are not on the video's timeline.
-    fn warn_off_timeline(&self, name: &str, utc_ns: i64, video_utc: i64) {
-        let first = !std::mem::replace(&mut lock(&self.state).warned_audio_distance, true);
-        if first {
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Format,
-                (
-                    "The audio of {} is not on the video's timeline; it is dropped",
-                    name
-                ),
-                [
-                    "an audio frame maps to {} while the video is at {}: audio and video must share the pipeline's running time (timecodeparse timeline=keep, the default, leaves the video's; timeline=timecode moves only the video)",
-                    format_rfc3339_nanos(utc_ns),
-                    format_rfc3339_nanos(video_utc)
-                ]
-            );
-        }
-    }
-
-    /// The audio pads whose caps (AudioSpecificConfig) have not arrived yet.
-    fn audio_pads_without_caps(&self, state: &State) -> Vec<String> {
-        lock(&self.audio_branches)
-            .iter()
-            .map(|branch| branch.name.clone())
-            .filter(|name| state.audio.get(name).is_none_or(|a| a.config.is_none()))
-            .collect()
-    }
-
-    /// Blocks the calling (video) thread until every audio pad has its caps or `deadline`.
-    fn wait_for_audio_caps<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
-        deadline: std::time::Instant,
-    ) -> MutexGuard<'a, State> {
-        while !self.audio_pads_without_caps(&state).is_empty() {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            state = match self.audio_caps_arrived.wait_timeout(state, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        state
     }
 
     /// Hands one video sample to the running publisher.
@@ -754,7 +390,7 @@ impl HlsDashSink {
         let Some(buffer) = sample.buffer_owned() else {
             return Ok(Vec::new());
         };
-        let Some(utc_ns) = frame_instant(&buffer) else {
+        let Some(utc_ns) = framemeta::frame_utc_ns(&buffer) else {
             return Ok(Vec::new());
         };
         if let Some(running_time) = running_time_of(&sample, &buffer) {
@@ -786,269 +422,6 @@ impl HlsDashSink {
             timecode,
             decode_lead_ns,
         })
-    }
-
-    /// Creates the branch of a new audio request pad.
-    fn make_audio_branch(
-        &self,
-        templ: &gst::PadTemplate,
-        name: Option<&str>,
-    ) -> Result<gst::GhostPad, String> {
-        if lock(&self.state).publisher.is_some() {
-            return Err(
-                "audio pads can only be requested before the first video frame is \
-                        packaged: the manifests list their tracks from the start"
-                    .into(),
-            );
-        }
-        // The name is reserved under the lock; the branch is built, added and linked with no
-        // lock held: adding children and pads emits signals (element-added, pad-added) whose
-        // handlers may call back into this element, e.g. to request the next audio pad.
-        let name = {
-            let mut branches = lock(&self.audio_branches);
-            let name = match name {
-                Some(name) => name.to_owned(),
-                None => (0..)
-                    .map(|index| format!("audio_{index}"))
-                    .find(|candidate| !branches.iter().any(|b| b.name == *candidate))
-                    .unwrap_or_else(|| "audio".to_owned()),
-            };
-            if branches.iter().any(|b| b.name == name) {
-                return Err(format!("an audio pad named {name} exists already"));
-            }
-            crate::packaging::output::check_representation_id(&name).map_err(|e| e.to_string())?;
-            branches.push(AudioBranch {
-                name: name.clone(),
-                pad: None,
-                elements: Vec::new(),
-            });
-            name
-        };
-        let mut added = Vec::new();
-        let built = self.build_audio_branch(templ, &name, &mut added);
-        let obj = self.obj();
-        let outcome = built.and_then(|pad| {
-            if let Some(branch) = lock(&self.audio_branches)
-                .iter_mut()
-                .find(|b| b.name == name)
-            {
-                branch.pad = Some(pad.clone());
-                branch.elements = added.clone();
-            }
-            obj.add_pad(&pad).map_err(|e| e.to_string())?;
-            Ok(pad)
-        });
-        if outcome.is_err() {
-            lock(&self.audio_branches).retain(|b| b.name != name);
-            for element in &added {
-                let _ = element.set_state(gst::State::Null);
-                let _ = obj.remove(element);
-            }
-        }
-        outcome
-    }
-
-    /// aacparse → capsfilter → appsink for audio pad `name`, added to the bin (into `added`,
-    /// so a failure can take them out again) and synced; the ghost pad, active, not yet added.
-    fn build_audio_branch(
-        &self,
-        templ: &gst::PadTemplate,
-        name: &str,
-        added: &mut Vec<gst::Element>,
-    ) -> Result<gst::GhostPad, String> {
-        let make = |factory: &str| {
-            gst::ElementFactory::make(factory)
-                .name(format!("{name}-{factory}"))
-                .build()
-                .map_err(|_| format!("element {factory} is missing"))
-        };
-        let parser = make("aacparse")?;
-        let capsfilter = make("capsfilter")?;
-        capsfilter.set_property(
-            "caps",
-            gst::Caps::builder("audio/mpeg")
-                .field("mpegversion", 4i32)
-                .field("stream-format", "raw")
-                .build(),
-        );
-        let appsink = gst_app::AppSink::builder()
-            .name(format!("{name}-appsink"))
-            .sync(false)
-            .async_(false)
-            .build();
-        let obj = self.obj();
-        let elements = [parser, capsfilter, appsink.clone().upcast::<gst::Element>()];
-        for element in &elements {
-            obj.add(element).map_err(|e| e.to_string())?;
-            added.push(element.clone());
-        }
-        gst::Element::link_many(&elements).map_err(|e| e.to_string())?;
-        let weak = obj.downgrade();
-        let pad_name = name.to_owned();
-        appsink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |appsink| {
-                    let Some(obj) = weak.upgrade() else {
-                        return Err(gst::FlowError::Flushing);
-                    };
-                    obj.imp().on_audio_sample(&pad_name, appsink)
-                })
-                .build(),
-        );
-        if let Some(pad) = appsink.static_pad("sink") {
-            let weak = obj.downgrade();
-            let pad_name = name.to_owned();
-            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-                if let Some(obj) = weak.upgrade()
-                    && let Some(gst::EventView::Eos(_)) = info.event().map(|e| e.view())
-                {
-                    obj.imp().on_audio_eos(&pad_name);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-        let target = elements[0]
-            .static_pad("sink")
-            .ok_or("aacparse has no sink pad")?;
-        let pad = gst::GhostPad::builder_from_template_with_target(templ, &target)
-            .map_err(|e| e.to_string())?
-            .name(name)
-            .build();
-        for element in &elements {
-            element
-                .sync_state_with_parent()
-                .map_err(|e| e.to_string())?;
-        }
-        pad.set_active(true).map_err(|e| e.to_string())?;
-        Ok(pad)
-    }
-
-    fn on_audio_sample(
-        &self,
-        name: &str,
-        appsink: &gst_app::AppSink,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-        let Some(buffer) = sample.buffer_owned() else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let mut state = lock(&self.state);
-        let publisher_running = state.publisher.is_some();
-        let stream = state.audio.entry(name.to_owned()).or_default();
-        if let Some(caps) = sample.caps_owned()
-            && stream.caps.as_ref() != Some(&caps)
-        {
-            let parsed = codec_data(&caps)
-                .ok_or_else(|| {
-                    "the AAC caps carry no codec_data (an AudioSpecificConfig)".to_owned()
-                })
-                .and_then(|bytes| AudioSpecificConfig::parse(&bytes).map_err(|e| e.to_string()));
-            let error = match parsed {
-                Ok(config)
-                    if publisher_running
-                        && stream.track.is_some()
-                        && stream.config.as_ref() != Some(&config) =>
-                {
-                    Some(format!(
-                        "the AAC configuration of {name} changed mid-stream (now {caps}): the \
-                         init segment would change under published segments; start a new \
-                         stream in a new directory"
-                    ))
-                }
-                Ok(config) => {
-                    stream.config = Some(config);
-                    stream.caps = Some(caps);
-                    self.audio_caps_arrived.notify_all();
-                    None
-                }
-                Err(text) => Some(format!("audio pad {name}: {text}")),
-            };
-            if let Some(text) = error {
-                drop(state);
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("Cannot package the audio of {}", name),
-                    ["{}", text]
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            }
-        }
-        let Some(running_time) = running_time_of(&sample, &buffer) else {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "{name}: a frame without a timestamp is dropped"
-            );
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let data = buffer
-            .into_mapped_buffer_readable()
-            .map_err(|_| gst::FlowError::Error)?;
-        if !publisher_running {
-            if stream.queue.len() >= MAX_QUEUED_AUDIO_FRAMES {
-                stream.queue.pop_front();
-            }
-            stream.queue.push_back((running_time, data));
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        stream.last_arrival = Some(std::time::Instant::now());
-        stream.stall_reported = false;
-        let Some(track) = stream.track else {
-            let first = !std::mem::replace(&mut stream.warned_unpackaged, true);
-            drop(state);
-            if first {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    ("The audio of {} is not packaged; it is dropped", name),
-                    [
-                        "its caps arrived after the packager started; the manifests list their tracks from the start"
-                    ]
-                );
-            }
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let last_times = state.last_times;
-        let result = match place_audio(&mut state, track, running_time, data) {
-            Ok(events) => Ok(events),
-            Err(AudioRefusal::Publish(error)) => Err(error),
-            Err(AudioRefusal::OffTimeline { utc_ns, video_utc }) => {
-                drop(state);
-                self.warn_off_timeline(name, utc_ns, video_utc);
-                return Ok(gst::FlowSuccess::Ok);
-            }
-        };
-        drop(state);
-        self.handle_result(result, last_times)
-    }
-
-    fn on_audio_eos(&self, name: &str) {
-        let mut state = lock(&self.state);
-        let stream = state.audio.entry(name.to_owned()).or_default();
-        stream.eos = true;
-        let track = stream.track;
-        if self.all_inputs_ended(&state) {
-            drop(state);
-            self.on_all_eos();
-            return;
-        }
-        let result = match (track, state.publisher.as_mut()) {
-            (Some(track), Some(publisher)) => publisher.end_audio(track),
-            _ => Ok(Vec::new()),
-        };
-        drop(state);
-        let _ = self.handle_result(result, None);
-    }
-
-    fn all_inputs_ended(&self, state: &State) -> bool {
-        state.video_eos
-            && lock(&self.audio_branches).iter().all(|branch| {
-                state
-                    .audio
-                    .get(branch.name.as_str())
-                    .is_some_and(|stream| stream.eos)
-            })
     }
 
     fn on_eos(&self) {
@@ -1084,228 +457,6 @@ impl HlsDashSink {
         };
         drop(state);
         let _ = self.handle_result(result, None);
-    }
-
-    fn handle_result(
-        &self,
-        result: Result<Vec<Event>, PublishError>,
-        last_times: Option<(gst::ClockTime, i64)>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let events = match result {
-            Ok(events) => events,
-            Err(PublishError::Output(error)) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    ("Could not write the output: {}", error),
-                    ["what was already published stays valid; {:?}", error]
-                );
-                return Err(gst::FlowError::Error);
-            }
-            Err(error) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("Cannot package this stream: {}", error)
-                );
-                return Err(gst::FlowError::Error);
-            }
-        };
-        for event in events {
-            match event {
-                Event::KeyframeWanted { utc_ns, k } => {
-                    // Running time moves with the UTC instant (a live or timecode timeline).
-                    let Some((running_time, frame_utc)) = last_times else {
-                        continue;
-                    };
-                    let Ok(ahead) = u64::try_from(utc_ns.saturating_sub(frame_utc)) else {
-                        continue;
-                    };
-                    let Some(at) = running_time.checked_add(gst::ClockTime::from_nseconds(ahead))
-                    else {
-                        continue;
-                    };
-                    gst::debug!(
-                        CAT,
-                        imp = self,
-                        "asking for a keyframe at {at} (segment {k})"
-                    );
-                    let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-                        .running_time(at)
-                        .all_headers(true)
-                        .build();
-                    if let Some(pad) = self.appsink.static_pad("sink") {
-                        pad.push_event(event);
-                    }
-                }
-                Event::NotKeyframe { k, utc_ns } => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        (
-                            "Segment {} does not start with a keyframe; it is not published",
-                            k
-                        ),
-                        [
-                            "first frame at {}: make the encoder honour force-key-unit requests (elements between it and this sink must pass them on, translating running times if they rewrite timestamps, as timecodeparse does) or set its keyframe interval to the segment's frame count, aligned to the timecode",
-                            format_rfc3339_nanos(utc_ns)
-                        ]
-                    );
-                }
-                Event::Backward {
-                    utc_ns,
-                    last_utc_ns,
-                } => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        ("The timecode went backwards; frames are dropped until it passes the last one published"),
-                        [
-                            "frame at {} after {}: its segment is already published (segment numbers never decrease); a repeated frame, or a timecode set back upstream",
-                            format_rfc3339_nanos(utc_ns),
-                            format_rfc3339_nanos(last_utc_ns)
-                        ]
-                    );
-                }
-                Event::CutShort {
-                    k,
-                    frames,
-                    next_utc_ns,
-                    discontinuity,
-                } => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        (
-                            "The timecode jumped forward: segment {} ends after {} frames",
-                            k,
-                            frames
-                        ),
-                        [
-                            "the next frame is at {} (a timecode jump upstream, or lost frames); the missing segments are listed as EXT-X-GAP{}",
-                            format_rfc3339_nanos(next_utc_ns),
-                            if discontinuity {
-                                " and the next published segment carries EXT-X-DISCONTINUITY"
-                            } else {
-                                ""
-                            }
-                        ]
-                    );
-                }
-                Event::Segment(segment) => {
-                    let structure = gst::Structure::builder("hlsdashsink-segment")
-                        .field("representation", &segment.representation)
-                        .field("location", &segment.name)
-                        .field("k", segment.k)
-                        .field("frames", segment.frames)
-                        .field(
-                            "first-timecode",
-                            segment.first_timecode.clone().unwrap_or_default(),
-                        )
-                        .field(
-                            "last-timecode",
-                            segment.last_timecode.clone().unwrap_or_default(),
-                        )
-                        .field(
-                            "first-utc",
-                            format_rfc3339_nanos(segment.first_frame_utc_ns),
-                        )
-                        .field("last-utc", format_rfc3339_nanos(segment.last_frame_utc_ns))
-                        .field("first-utc-ns", segment.first_frame_utc_ns)
-                        .field("last-utc-ns", segment.last_frame_utc_ns)
-                        .field(
-                            "duration",
-                            gst::ClockTime::from_nseconds(segment.duration_ns),
-                        )
-                        .field("size", segment.size_bytes)
-                        .build();
-                    let _ = self.obj().post_message(
-                        gst::message::Element::builder(structure)
-                            .src(&*self.obj())
-                            .build(),
-                    );
-                }
-                Event::Manifests { k, names } => {
-                    let structure = gst::Structure::builder("hlsdashsink-manifest")
-                        .field("k", k)
-                        .field("locations", gst::Array::new(names))
-                        .build();
-                    let _ = self.obj().post_message(
-                        gst::message::Element::builder(structure)
-                            .src(&*self.obj())
-                            .build(),
-                    );
-                }
-                Event::Deleted { k, name } => {
-                    gst::debug!(CAT, imp = self, "deleted segment {k} ({name})");
-                }
-                Event::AudioMissing { id, k } => {
-                    // Once per track: a dead branch would warn every segment.
-                    let first = lock(&self.state).audio_missing_warned.insert(id.clone());
-                    if first {
-                        gst::element_imp_warning!(
-                            self,
-                            gst::StreamError::Format,
-                            ("The audio of {} is missing from segment {}", id, k),
-                            [
-                                "its playlist lists EXT-X-GAP for it: the audio did not cover the segment from its start, or sent nothing for {} segment durations while the video went on",
-                                AUDIO_STALL_SEGMENTS
-                            ]
-                        );
-                    } else {
-                        gst::debug!(CAT, imp = self, "{id}: no audio for segment {k}");
-                    }
-                }
-                Event::AudioBackward { id, utc_ns } => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        ("The audio of {} went backwards; the frame is dropped", id),
-                        ["frame at {}", format_rfc3339_nanos(utc_ns)]
-                    );
-                }
-                Event::StorageIndexRebuilt {
-                    name,
-                    reason,
-                    entries,
-                } => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::ResourceError::Read,
-                        (
-                            "The storage index {} left by the previous run could not be read; it was rebuilt",
-                            name
-                        ),
-                        [
-                            "{}; {} entries rebuilt from the segment files on disk (size and SHA-256 from each file, times from the playlist, no timecode labels)",
-                            reason,
-                            entries
-                        ]
-                    );
-                }
-            }
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn check_settings(&self) -> Result<(), String> {
-        let settings = lock(&self.settings).clone();
-        let location = settings
-            .location
-            .as_ref()
-            .ok_or("location is not set: give the output directory")?;
-        check_directory(std::path::Path::new(location)).map_err(|e| e.to_string())?;
-        // The grid at a common rate catches a zero duration early; the rate itself is only
-        // known from the caps.
-        if settings.segment_frames == 0 && settings.segment_duration == 0 {
-            return Err("segment-duration is 0".into());
-        }
-        let audio_tracks = lock(&self.audio_branches).len();
-        settings
-            .publish_options(audio_tracks)
-            .check()
-            .map_err(|e| e.to_string())?;
-        Ok(())
     }
 }
 
