@@ -219,15 +219,7 @@ impl HlsDashSink {
                 .is_some_and(|old| codec_data(old) == codec_data(&caps));
             if !same_config {
                 drop(state);
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("The codec configuration changed mid-stream"),
-                    [
-                        "new caps {caps}: the init segment would change under published segments; start a new stream in a new directory"
-                    ]
-                );
-                return Err(gst::FlowError::Error);
+                return Err(self.codec_changed(&caps));
             }
             state.caps = Some(caps.clone());
         }
@@ -275,48 +267,10 @@ impl HlsDashSink {
                     && !state.audio_wait_over;
                 let missing = self.audio_pads_without_caps(&state);
                 if !missing.is_empty() && waiting {
-                    // The audio's caps are still on their way: hold the frame (bounded by the
-                    // wait) and package it once they are here. The encoder must still start
-                    // the next segment with a keyframe.
-                    let running_time = running_time_of(&sample, &buffer);
-                    let next = caps_frame_rate(&caps)
-                        .and_then(|rate| settings.grid(rate).ok())
-                        .map(|grid| grid.segment_of(utc_ns).saturating_add(1))
-                        .filter(|&k| state.held_keyframe_k != Some(k));
-                    state.held_video.push_back(sample);
-                    let (Some(k), Some(running_time)) = (next, running_time) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    state.held_keyframe_k = Some(k);
-                    let grid = caps_frame_rate(&caps).and_then(|rate| settings.grid(rate).ok());
-                    drop(state);
-                    if let Some(grid) = grid {
-                        let wanted = Event::KeyframeWanted {
-                            utc_ns: grid.segment_start_ns(k),
-                            k,
-                        };
-                        return self.handle_result(Ok(vec![wanted]), Some((running_time, utc_ns)));
-                    }
-                    return Ok(gst::FlowSuccess::Ok);
+                    return self
+                        .hold_for_audio_caps(state, sample, &buffer, &caps, utc_ns, &settings);
                 }
-                let mut inputs = Vec::new();
-                for name in &audio_pads {
-                    let Some(stream) = state.audio.get_mut(name) else {
-                        continue;
-                    };
-                    let Some(config) = stream.config.clone() else {
-                        continue;
-                    };
-                    stream.track = Some(inputs.len());
-                    stream.last_arrival = Some(std::time::Instant::now());
-                    inputs.push(AudioInput {
-                        id: name.clone(),
-                        track: AudioTrack {
-                            config,
-                            bandwidth: settings.audio_bandwidth,
-                        },
-                    });
-                }
+                let inputs = audio_inputs(&mut state, &audio_pads, &settings);
                 match self.publisher_for(&settings, &state, &caps, inputs) {
                     Ok(publisher) => {
                         gst::info!(
@@ -379,6 +333,48 @@ impl HlsDashSink {
             self.warn_off_timeline(&name, utc_ns, video_utc);
         }
         self.handle_result(result, last_times)
+    }
+
+    fn codec_changed(&self, caps: &gst::Caps) -> gst::FlowError {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Format,
+            ("The codec configuration changed mid-stream"),
+            [
+                "new caps {caps}: the init segment would change under published segments; start a new stream in a new directory"
+            ]
+        );
+        gst::FlowError::Error
+    }
+
+    /// The audio's caps are still on their way: the frame is held (bounded by the wait) and
+    /// packaged once they are here. The encoder must still start the next segment with a
+    /// keyframe: it is asked for one.
+    fn hold_for_audio_caps(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        sample: gst::Sample,
+        buffer: &gst::BufferRef,
+        caps: &gst::Caps,
+        utc_ns: i64,
+        settings: &Settings,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let running_time = running_time_of(&sample, buffer);
+        let grid = caps_frame_rate(caps).and_then(|rate| settings.grid(rate).ok());
+        let next = grid
+            .map(|grid| grid.segment_of(utc_ns).saturating_add(1))
+            .filter(|&k| state.held_keyframe_k != Some(k));
+        state.held_video.push_back(sample);
+        let (Some(k), Some(running_time), Some(grid)) = (next, running_time, grid) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        state.held_keyframe_k = Some(k);
+        drop(state);
+        let wanted = Event::KeyframeWanted {
+            utc_ns: grid.segment_start_ns(k),
+            k,
+        };
+        self.handle_result(Ok(vec![wanted]), Some((running_time, utc_ns)))
     }
 
     /// Hands one video sample to the running publisher.
@@ -458,6 +454,30 @@ impl HlsDashSink {
         drop(state);
         let _ = self.handle_result(result, None);
     }
+}
+
+/// The audio tracks of a new publisher: the pads whose caps (AudioSpecificConfig) arrived, in
+/// pad order; each stream learns its track number.
+fn audio_inputs(state: &mut State, audio_pads: &[String], settings: &Settings) -> Vec<AudioInput> {
+    let mut inputs = Vec::new();
+    for name in audio_pads {
+        let Some(stream) = state.audio.get_mut(name) else {
+            continue;
+        };
+        let Some(config) = stream.config.clone() else {
+            continue;
+        };
+        stream.track = Some(inputs.len());
+        stream.last_arrival = Some(std::time::Instant::now());
+        inputs.push(AudioInput {
+            id: name.clone(),
+            track: AudioTrack {
+                config,
+                bandwidth: settings.audio_bandwidth,
+            },
+        });
+    }
+    inputs
 }
 
 #[glib::object_subclass]
