@@ -142,3 +142,19 @@ pub fn unix_reference_ns(buffer: &gst::BufferRef) -> Option<i64> {
         })
         .and_then(|meta| i64::try_from(meta.timestamp().nseconds()).ok())
 }
+
+/// The UTC instant of a frame, ns since the Unix epoch: its `timestamp/x-unix` reference
+/// timestamp meta, else its time code meta's date and time (a daily jam with a date, as
+/// `timecodeparse` and `timecodestamper` give it; µs precision).
+pub fn frame_utc_ns(buffer: &gst::BufferRef) -> Option<i64> {
+    if let Some(utc) = unix_reference_ns(buffer) {
+        return Some(utc);
+    }
+    let meta = buffer.meta::<gst_video::VideoTimeCodeMeta>()?;
+    let date_time = meta.tc().to_date_time().ok()?;
+    let micros = date_time
+        .to_unix()
+        .checked_mul(1_000_000)?
+        .checked_add(i64::from(date_time.microsecond()))?;
+    micros.checked_mul(1000)
+}

@@ -406,29 +406,11 @@ impl DashConfig {
             let presentation_time_offset = u64::try_from(pto)
                 .map_err(|_| DashError::Range(format!("presentationTimeOffset {pto} < 0")))?;
             let timeline = if self.segment_timeline {
-                let mut entries: Vec<TimelineEntry> = Vec::new();
-                for fact in by_k.range(first..=last_complete_k).map(|(_, f)| *f) {
-                    let t = ticks(grid.epoch_frame_index(fact.first_frame_utc_ns))?;
-                    let t =
-                        u64::try_from(t).map_err(|_| DashError::Range(format!("S@t {t} < 0")))?;
-                    let d = u64::try_from(ticks(i64::from(fact.frames))?).unwrap_or(0);
-                    match entries.last_mut() {
-                        Some(last)
-                            if last.duration == d
-                                && last.start.saturating_add(
-                                    (last.repeat + 1).saturating_mul(last.duration),
-                                ) == t =>
-                        {
-                            last.repeat += 1
-                        }
-                        _ => entries.push(TimelineEntry {
-                            start: t,
-                            duration: d,
-                            repeat: 0,
-                        }),
-                    }
-                }
-                Some(entries)
+                Some(timeline_entries(
+                    by_k.range(first..=last_complete_k).map(|(_, f)| *f),
+                    ticks,
+                    grid,
+                )?)
             } else {
                 None
             };
@@ -509,6 +491,38 @@ impl DashConfig {
             first_k: first,
         })
     }
+}
+
+/// The `S` entries of a SegmentTimeline for `facts` (in k order): `t` and `d` in ticks, runs of
+/// equal, contiguous segments folded into `r`.
+fn timeline_entries<'a>(
+    facts: impl Iterator<Item = &'a SegmentFact>,
+    ticks: impl Fn(i64) -> Result<i128, DashError>,
+    grid: &Grid,
+) -> Result<Vec<TimelineEntry>, DashError> {
+    let mut entries: Vec<TimelineEntry> = Vec::new();
+    for fact in facts {
+        let t = ticks(grid.epoch_frame_index(fact.first_frame_utc_ns))?;
+        let t = u64::try_from(t).map_err(|_| DashError::Range(format!("S@t {t} < 0")))?;
+        let d = u64::try_from(ticks(i64::from(fact.frames))?).unwrap_or(0);
+        match entries.last_mut() {
+            Some(last)
+                if last.duration == d
+                    && last
+                        .start
+                        .saturating_add((last.repeat + 1).saturating_mul(last.duration))
+                        == t =>
+            {
+                last.repeat += 1
+            }
+            _ => entries.push(TimelineEntry {
+                start: t,
+                duration: d,
+                repeat: 0,
+            }),
+        }
+    }
+    Ok(entries)
 }
 
 /// `MPD@type`.
