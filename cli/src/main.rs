@@ -17,6 +17,8 @@ enum Command {
     /// Run a redundant live channel: two encoders, a failover, an encoder update on air,
     /// HLS + DASH served with a player page.
     Live(lockstep_cli::live::LiveArgs),
+    /// Check an output directory, or whether two redundant outputs are interchangeable.
+    Validate(lockstep_cli::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +32,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Live(args) => lockstep_cli::live::run(args),
+        Command::Validate(args) => lockstep_cli::validate::run(args),
     }
 }

@@ -21,22 +21,45 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             let playlist = hls
                 .playlist_at(k)
                 .map_err(|e| PublishError::Input(e.to_string()))?;
-            if !self.multivariant_written {
+            self.destination
+                .write(MEDIA_PLAYLIST, playlist.render().as_bytes())?;
+            names.push(MEDIA_PLAYLIST.to_owned());
+            for audio in &self.audio {
+                // A track with nothing listed yet has no playlist to write.
+                if let Some(hls) = &audio.hls
+                    && hls.last_k().is_some()
+                {
+                    let playlist = hls
+                        .playlist_at(k)
+                        .map_err(|e| PublishError::Input(e.to_string()))?;
+                    let name = audio.playlist_name();
+                    self.destination
+                        .write(&name, playlist.render().as_bytes())?;
+                    names.push(name);
+                }
+            }
+            // The multivariant playlist, after the media playlists it names: audio tracks with
+            // a playlist of their own (something listed).
+            let with_playlist: Vec<&AudioOutput<D>> = self
+                .audio
+                .iter()
+                .filter(|a| a.hls.as_ref().is_some_and(|h| h.last_k().is_some()))
+                .collect();
+            let ids: Vec<String> = with_playlist.iter().map(|a| a.id.clone()).collect();
+            if self.multivariant_audio.as_ref() != Some(&ids) {
                 let grid = self.config.grid;
                 let mut codecs = vec![self.codec_string.clone()];
-                for audio in &self.audio {
+                for audio in &with_playlist {
                     if !codecs.contains(&audio.codec_string) {
                         codecs.push(audio.codec_string.clone());
                     }
                 }
-                let audio_bandwidth = self
-                    .audio
+                let audio_bandwidth = with_playlist
                     .iter()
                     .map(|a| u64::from(a.track.bandwidth))
                     .max()
                     .unwrap_or(0);
-                let renditions = self
-                    .audio
+                let renditions = with_playlist
                     .iter()
                     .enumerate()
                     .map(|(index, audio)| AudioRendition {
@@ -60,32 +83,15 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                             u32::from(self.config.track.height),
                         )),
                         frame_rate: Some(grid.rate()),
-                        audio_group: (!self.audio.is_empty()).then(|| AUDIO_GROUP.to_owned()),
+                        audio_group: (!with_playlist.is_empty()).then(|| AUDIO_GROUP.to_owned()),
                     }],
                 )
                 .and_then(|playlist| playlist.with_audio(renditions))
                 .map_err(|e| PublishError::Config(e.to_string()))?;
                 self.destination
                     .write(MULTIVARIANT_PLAYLIST, multivariant.render().as_bytes())?;
-                self.multivariant_written = true;
+                self.multivariant_audio = Some(ids);
                 names.push(MULTIVARIANT_PLAYLIST.to_owned());
-            }
-            self.destination
-                .write(MEDIA_PLAYLIST, playlist.render().as_bytes())?;
-            names.push(MEDIA_PLAYLIST.to_owned());
-            for audio in &self.audio {
-                // A track with nothing listed yet has no playlist to write.
-                if let Some(hls) = &audio.hls
-                    && hls.last_k().is_some()
-                {
-                    let playlist = hls
-                        .playlist_at(k)
-                        .map_err(|e| PublishError::Input(e.to_string()))?;
-                    let name = audio.playlist_name();
-                    self.destination
-                        .write(&name, playlist.render().as_bytes())?;
-                    names.push(name);
-                }
             }
         }
         if let Some(dash) = &self.dash

@@ -97,7 +97,10 @@ pub struct Publisher<D> {
     /// Frames are being dropped as backward (reported once per run).
     dropping_backward: bool,
     keyframe_requested_k: Option<i64>,
-    multivariant_written: bool,
+    /// The audio tracks the multivariant playlist last written names (`None`: not written).
+    /// A track is named once its own playlist exists, so the multivariant playlist never
+    /// points at a file that is not there; it is rewritten when another track's appears.
+    multivariant_audio: Option<Vec<String>>,
     init_written: bool,
     /// The record's parameter sets, put in front of every TS keyframe.
     parameter_sets: Option<ts::ParameterSets>,
@@ -203,7 +206,7 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             discontinuity_pending: false,
             dropping_backward: false,
             keyframe_requested_k: None,
-            multivariant_written: false,
+            multivariant_audio: None,
             init_written: false,
             parameter_sets,
         })

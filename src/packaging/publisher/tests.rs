@@ -7,7 +7,7 @@ use crate::packaging::fmp4::{AudioTrack, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::timecode::FrameRate;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const T0: i64 = 1_767_261_600_000_000_000;
 const K0: i64 = 1_767_261_600;
@@ -665,6 +665,56 @@ fn stalled_audio_does_not_stop_publication() {
         audio.contains(&format!("audio_0_{}.m4s", K0 + 3)),
         "{audio}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An audio track that sends nothing: the multivariant playlist names no playlist that is not
+/// on disk (no audio rendition while there is no audio playlist), and names it once the
+/// track's playlist appears.
+#[test]
+fn multivariant_playlist_never_names_a_missing_playlist() {
+    let dir = dir("audio-never");
+    let mut publisher = Publisher::new(audio_config(&dir)).unwrap();
+    let named = |dir: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join(MULTIVARIANT_PLAYLIST)).unwrap();
+        match m3u8_rs::parse_master_playlist_res(text.as_bytes()) {
+            Ok(p) => p
+                .variants
+                .iter()
+                .map(|v| v.uri.clone())
+                .chain(p.alternatives.iter().filter_map(|a| a.uri.clone()))
+                .collect(),
+            Err(e) => panic!("{e:?}: {text}"),
+        }
+    };
+    for i in 0..50 {
+        publisher.push(frame(i, i % 25 == 0)).unwrap();
+        if i == 10 {
+            publisher.audio_stalled(0).unwrap();
+        }
+    }
+    let uris = named(&dir);
+    assert_eq!(
+        uris,
+        vec![MEDIA_PLAYLIST.to_owned()],
+        "no audio playlist, no rendition"
+    );
+    for uri in &uris {
+        assert!(dir.join(uri).is_file(), "{uri} is named and on disk");
+    }
+    // The audio comes (late): its first listed segment brings its playlist, and the
+    // multivariant playlist names it from then on.
+    for j in 94..200 {
+        publisher.push_audio(0, aac(j, 0)).unwrap();
+    }
+    for i in 50..100 {
+        publisher.push(frame(i, i % 25 == 0)).unwrap();
+    }
+    let uris = named(&dir);
+    assert!(uris.contains(&"audio_0.m3u8".to_owned()), "{uris:?}");
+    for uri in &uris {
+        assert!(dir.join(uri).is_file(), "{uri} is named and on disk");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
