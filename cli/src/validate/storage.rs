@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use gstlockstep::packaging::storage::{StorageIndex, StoredSegment, sha256_of_reader};
+use gstlockstep::packaging::storage::{StorageIndex, StoredSegment, sha256_hex};
 use gstlockstep::timecode::{FrameRate, Timecode};
 
 use super::hls::Playlist;
@@ -54,7 +54,7 @@ pub fn check(
     let mut previous: Option<&StoredSegment> = None;
     for entry in &entries {
         let path = dir.join(&entry.name);
-        match std::fs::File::open(&path).and_then(sha256_of_reader) {
+        match std::fs::read(&path).map(|bytes| (sha256_hex(&bytes), bytes)) {
             Err(_) => report.error(
                 "storage-missing",
                 name,
@@ -63,7 +63,8 @@ pub fn check(
                     entry.name, entry.k
                 ),
             ),
-            Ok((sha256, size)) => {
+            Ok((sha256, bytes)) => {
+                let size = bytes.len() as u64;
                 if size != entry.size_bytes {
                     report.error(
                         "storage-size",
@@ -84,8 +85,7 @@ pub fn check(
                         ),
                     );
                 }
-                if let Ok(bytes) = std::fs::read(&path)
-                    && let Some(fragment) = mp4::fragment(&bytes)
+                if let Some(fragment) = mp4::fragment(&bytes)
                     && fragment.samples != entry.frames
                 {
                     report.error(
