@@ -7,7 +7,7 @@
 //!   after 1,000,000 frames (it must stay flat).
 //! - Packaging core (`hlsdashsink`): per segment, render the HLS media playlist and the DASH
 //!   MPD and write both atomically (temp file, fsync, rename) into a temporary directory:
-//!   p50 and p99 over 2,000 segments (the goal for the whole manifest update is
+//!   p50 and p99 over 2,000 segments (the goal for the whole manifest update is
 //!   p99 < 5 ms).
 //!
 //! Run: `cargo bench --bench cores`.

@@ -273,7 +273,7 @@ fn finish(running: &Running) -> Option<String> {
     match message.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Eos(_)) => None,
         Some(gst::MessageView::Error(e)) => Some(e.error().to_string()),
-        // splitmuxsink-based sinks sometimes never post EOS (the "hangs at EOS").
+        // splitmuxsink-based sinks sometimes never post EOS (it hangs at EOS).
         _ => Some("no EOS within 30 s".into()),
     }
 }

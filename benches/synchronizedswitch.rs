@@ -7,7 +7,7 @@
 //! then pushed, as fast as possible, into 2 and 8 sink pads of each element, one thread per
 //! input (as branches have), with a switch request every 1,000 frames, and counted on the src
 //! side. Reported: process CPU per output frame for each element and the ratio to
-//! input-selector (the goal: within 1.2×), and resident memory after 100,000 and
+//! input-selector (the goal: within 1.2×), and resident memory after 100,000 and
 //! 1,000,000 frames of `synchronizedswitch` (it must stay flat).
 //!
 //! `input-selector` runs with `sync-streams=false` (no waiting on inactive pads' running time, as

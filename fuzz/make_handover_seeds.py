@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Writes the seed inputs of the handover_messages fuzz target (fuzz/seeds/handover_messages/)
 in its input layout (fuzz_targets/handover_messages.rs): two criteria bytes, then records
 `op, len, payload`. The seeds drive whole handovers (messages made by the endpoints themselves)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Writes the small seed inputs of the fuzz targets (fuzz/seeds/<target>/) from the timecode
 fixtures: the first access units of a stream with every slice cut to a few bytes (the readers
 only look at a slice's first header fields), in the input layout of fuzz_targets/common.rs:

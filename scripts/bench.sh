@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MPL-2.0
 # Runs every benchmark, with the gst-plugins-rs peers (fallbackswitch 0.14, built as a separate
 # crate on the 0.24 bindings) on GST_PLUGIN_PATH so the comparisons run in the same process.
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The main job: installs what is missing, builds the `lockstep` program and runs a redundant
 # live channel (`lockstep live`): two encoders of one timecoded source, a failover, a recovery
 # and an encoder update on air, HLS + DASH served with a player page on 127.0.0.1:8080.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs everything lockstep needs on a fresh Debian 12 machine (run as root, or with sudo
 # available). Idempotent: a second run installs nothing and takes a second.
 set -euo pipefail

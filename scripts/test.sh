@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Runs every check lockstep has, on a fresh Debian 12 machine too: installs what is missing,
 # then formatting, clippy, all cargo tests (GStreamer criticals are fatal), the fuzz targets
 # for a bounded time, and the meson build/install/inspect path.

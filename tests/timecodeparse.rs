@@ -207,7 +207,7 @@ fn parser_for(file: &str) -> &'static str {
 
 const SEED_NOW: &str = "2021-12-06T21:00:00Z";
 
-/// §6.3 of timecode.md: anchors (first frame in display order) of the fixtures, µs, UTC zone.
+/// The anchors (first frame in display order) of the fixtures, µs, UTC zone.
 fn anchor_us(file: &str) -> Option<(&'static str, &'static str)> {
     // (reference-time, anchor)
     Some(match file {
@@ -398,7 +398,7 @@ fn no_timecode_stream_passes_unchanged_with_a_warning() {
     );
 }
 
-/// The seed's conversion, time zone included, on a real stream.
+/// The Live Stream API's conversion, time zone included, on a real stream.
 #[test]
 fn time_zone_los_angeles_on_fixture() {
     let run = run_pipeline(&format!(
@@ -827,7 +827,7 @@ fn resync_every_frame_follows_the_input() {
     assert_eq!(stats.get::<u64>("resyncs").unwrap(), 1);
 }
 
-/// The seed's strict rule puts a timecode one frame ahead of "now" on the previous day;
+/// The strict date rule puts a timecode one frame ahead of "now" on the previous day;
 /// future-tolerance keeps it today.
 #[test]
 fn future_tolerance() {

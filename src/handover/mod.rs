@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The handover negotiation of `handoverbin` (issue 5) as a pure state machine: two endpoints, the
+//! The handover negotiation of `handoverbin` as a pure state machine: two endpoints, the
 //! **target** (the running encoder branch) and the **updated** (the new encoder branch), agree on
 //! the frame at which the output passes from one to the other, confirm that it happened, or give
 //! up with a reason. No GStreamer types and no clocks live here: the glue feeds in messages,
@@ -33,7 +33,7 @@
 //!  Abort{reason} either way, at any time before the switch: both Failed, the target keeps the output.
 //! ```
 //!
-//! The updated side initiates (the seed's claim 2), the target proposes, the updated side accepts
+//! The updated side initiates (as in US patent 12,395,539 B2, claim 2), the target proposes, the updated side accepts
 //! or counter-proposes (its position, its parallel-run delay or its keyframe interval may need a
 //! later frame), and the target confirms. A proposal is the smallest frame that is a multiple of
 //! [`Criteria::alignment`] and ≥ every bound ([`handover_frame`]): each side's last encoded frame

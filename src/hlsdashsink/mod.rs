@@ -1,17 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! `hlsdashsink`: CMAF segments cut on the epoch grid of the timecode, with HLS playlists
-//! (EXT-X-PROGRAM-DATE-TIME from the timecode) and a DASH MPD (availabilityStartTime at the
-//! epoch anchor), identical across redundant packagers.
-//!
-//! A bin: `sink` (H.264 or H.265 access units carrying the `timestamp/x-unix` reference
-//! timestamp meta that `timecodeparse` attaches) → `h264parse`/`h265parse` (chosen on the first
-//! caps) → `capsfilter` (`stream-format=avc|hvc1, alignment=au`) → `appsink`, whose callbacks
-//! feed [`crate::packaging::publisher::Publisher`]. Request pads `audio_%u` (AAC) →
-//! `aacparse` → `capsfilter` (`stream-format=raw`) → `appsink` each: one audio track per pad,
-//! placed on the UTC timeline through the video's running time.
-//!
-//! Element messages: `hlsdashsink-segment` after each segment file, `hlsdashsink-manifest`
-//! after each manifest update.
+#![doc = include_str!("../../docs/elements/hlsdashsink.md")]
 
 use gst::glib;
 use gst::prelude::*;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The MPEG-4 AudioSpecificConfig of an AAC track (ISO/IEC 14496-3 §1.6.2.1): what the CMAF
 //! init segment (`esds`), the HLS `CODECS`/`CHANNELS` and the DASH representation say about
 //! the audio, read from the caps' `codec_data` that `aacparse` gives for `stream-format=raw`.

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
 //! DASH MPDs as deterministic XML text (ISO/IEC 23009-1; DASH-IF IOP timing model; the REaP
-//! I-MPD rules quoted in `redundancy.md` §0.8 and §6.5).
+//! I-MPD rules of DASH-IF IOP).
 //!
 //! # availabilityStartTime: a fixed epoch anchor, not the first timecode
 //!
-//! The seed (Google Live Stream API) sets `availabilityStartTime` to the *starting timecode*.
+//! Google's Live Stream API sets `availabilityStartTime` to the *starting timecode*.
 //! For one packager that is fine; for two it is not: each starts at a different frame (or
 //! restarts), so each would publish a different AST, and AST SHALL NOT change across MPD
 //! updates (IOP timing model). Here AST is a fixed anchor both packagers know without talking:

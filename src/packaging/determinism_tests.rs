@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The point of the packaging core: redundant packagers that see the same frames publish the
 //! same bytes, whenever they started and across restarts.
 

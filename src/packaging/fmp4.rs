@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! A CMAF / fragmented MP4 writer for one video or AAC audio track per file (ISO/IEC 14496-12,
 //! 14496-14, 14496-15, 23000-19):
 //! the init segment (`ftyp` + `moov`) and media segments (`styp` + `moof` + `mdat`), as bytes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The epoch grid: which segment a frame belongs to, as a function of its UTC instant alone.
 //!
 //! Segment duration D is a whole number of frames at the stream's [`FrameRate`]. A frame is
@@ -5,16 +6,16 @@
 //! starts at the Unix epoch: `n = round(utc_ns·num / (den·1e9))`. Segment `k = ⌊(n − phase)/D⌋`
 //! covers the frames `[k·D + phase, (k+1)·D + phase)`; with the default phase 0 that is exactly
 //! the REaP / DASH-IF Ingest epoch-locking rule "segment K starts at K·D after
-//! 1970-01-01T00:00:00Z" (`redundancy.md` §0.2 and §6.2). Every packager that sees the same UTC
+//! 1970-01-01T00:00:00Z" (ISO/IEC 23009-9 REaP; DASH-IF Live Media Ingest). Every packager that sees the same UTC
 //! instants computes the same `k` for every frame, whenever it started.
 //!
-//! # Media-exact or UTC-exact (`redundancy.md` §6.1)
+//! # Media-exact or UTC-exact
 //!
 //! Both, each where it is needed:
 //! - **Instants are media-exact.** The UTC instants are those `timecodeparse` attaches: the
 //!   latched label resolved to UTC, advanced by exactly one frame duration per frame (no resync,
 //!   no daily jam). HLS EXT-X-PROGRAM-DATE-TIME prints that instant of a segment's first frame,
-//!   so it matches the timecode the operator sees (the seed's `16:30:00;10 → .333Z`).
+//!   so it matches the timecode the operator sees (the Live Stream API's example `16:30:00;10 → .333Z`).
 //! - **Boundaries are UTC-exact.** Membership is decided by the nearest slot of the epoch frame
 //!   grid, so segment boundaries and the media timeline (`tfdt = n · ticks per frame`, DASH
 //!   `S@t`, `$Number$`) sit exactly on `k·D`. A stream's frames keep a constant sub-frame offset
@@ -159,7 +160,7 @@ impl Grid {
     /// The same grid shifted by `phase_frames` (taken modulo D): segment k then starts at epoch
     /// frame `k·D + phase`. A fixed phase is configuration that every redundant packager must
     /// share; 0 (the default) is the REaP epoch lock. A non-zero phase reproduces packagers that
-    /// cut at a timecode other than a multiple of D (the seed's segments starting at
+    /// cut at a timecode other than a multiple of D (the Live Stream API's segments starting at
     /// `16:30:00;10`).
     pub fn with_phase(self, phase_frames: i64) -> Grid {
         let phase = phase_frames.rem_euclid(i64::from(self.frames_per_segment));
@@ -402,7 +403,7 @@ mod tests {
 
     #[test]
     fn seed_hls_timing_los_angeles_30fps() {
-        // Seed 001: 16:30:00;10 in America/Los_Angeles = 2021-12-06T00:30:00.333Z; 2 s segments.
+        // The Live Stream API's example: 16:30:00;10 in America/Los_Angeles = 2021-12-06T00:30:00.333Z; 2 s segments.
         let ndf30 = rate(30, 1);
         let tc: Timecode = "16:30:00:10".parse().unwrap();
         let clock = clock("2021-12-06T00:30:00Z", u32::from(tc.frames), ndf30);
@@ -410,7 +411,7 @@ mod tests {
             format_rfc3339_millis(clock.utc_ns(0)),
             "2021-12-06T00:30:00.333Z"
         );
-        // The seed's packager cuts at its first frame: a grid whose phase puts a boundary on
+        // The Live Stream API's packager cuts at its first frame: a grid whose phase puts a boundary on
         // that frame gives its PDTs.
         let epoch = Grid::new(ndf30, 60).unwrap();
         let phase = epoch.epoch_frame_index(clock.utc_ns(0));
@@ -442,7 +443,7 @@ mod tests {
 
     #[test]
     fn seed_hls_timing_2997_drop_frame() {
-        // timecode.md §6.3: 00:00:59;20 at 29.97 DF in UTC = 2021-12-06T00:00:59.667333Z; 60-frame
+        // 00:00:59;20 at 29.97 DF in UTC = 2021-12-06T00:00:59.667333Z; 60-frame
         // (2.002 s) segments starting there: .667333, 01:01.669333, 01:03.671333.
         let df = rate(30000, 1001);
         let tc: Timecode = "00:00:59;20".parse().unwrap();

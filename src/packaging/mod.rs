@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The pure core of `hlsdashsink`: the epoch grid and the manifests derived from it, as text.
 //!
 //! No GStreamer types live here. The element glue feeds [`SegmentFact`]s (what it cut and
@@ -5,7 +6,7 @@
 //! says is a function of the timecode-derived UTC instants of the frames, the configuration and
 //! those facts — never of the wall clock, the start time of the packager or a counter that starts
 //! at 0. That is what makes two redundant packagers, started at different times or restarted,
-//! write byte-identical playlists and MPDs (`redundancy.md` §6, ISO/IEC 23009-9 "REaP").
+//! write byte-identical playlists and MPDs (ISO/IEC 23009-9 "REaP").
 //!
 //! - [`grid`]: segment `k` covers the frames of epoch frame index `[k·D, (k+1)·D)`.
 //! - [`hls`]: media and multivariant playlists (RFC 8216, draft-pantos-hls-rfc8216bis).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Safe output names and atomic file replacement (std only).
 //!
 //! Names come from templates with DASH identifiers (ISO/IEC 23009-1 §5.3.9.4.4):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! MPEG-2 transport stream segments for HLS (ISO/IEC 13818-1; RFC 8216 §3.2), as
 //! deterministic bytes: one PAT, one PMT, then one PES per access unit, in 188-byte packets.
 //!

@@ -1,4 +1,5 @@
-//! The switching core shared by `synchronizedswitch` and `handoverbin` (issue 3): N redundant
+// SPDX-License-Identifier: MPL-2.0
+//! The switching core shared by `synchronizedswitch` and `handoverbin`: N redundant
 //! branches of the same content in, one stream out, every frame exactly once and in order,
 //! switching branches only where that is lossless.
 //!
@@ -12,7 +13,7 @@
 //! [`FrameIndex`] (UTC instant / frame period) that every branch computes the same way. The core
 //! keeps, per pad, a queue of frames not yet output (the *alignment window*, at most
 //! [`SwitchConfig::max_window`] frames), one *active* pad and `next_index`, the next frame index to
-//! output. Issue 3's rules, as implemented:
+//! output. The rules, as implemented:
 //!
 //! - **Every frame leaves exactly once, in order.** Emitted indices are strictly increasing;
 //!   consecutive unless a [`Output::Gap`] reports the frames no branch could deliver ("the gap is

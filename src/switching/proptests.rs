@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Property tests: a switch storm over 2..=4 redundant branches in lockstep (random GOPs, random
 //! skew within the window, random manual/scheduled switches, EOS, errors, skips and rejoins), after which
 //! the output is every frame exactly once, in order, gaps reported, a keyframe after every switch,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Where a stream that reorders frames (B-frames) can be left or joined: [`CutTracker`].
 //!
 //! Frames arrive in decode order; their names (indices) are presentation order. The switching

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! [`SwitchCore`]: the alignment window and the switch scheduling.
 
 use std::collections::VecDeque;
@@ -113,7 +114,7 @@ struct Entry {
     index: FrameIndex,
 }
 
-/// The switching core: per-pad alignment windows, the active pad, and the policies of issue 3.
+/// The switching core: per-pad alignment windows, the active pad, and the switching policies.
 ///
 /// Generic over the payload `T` (the glue's `gst::Buffer`), which is moved, never cloned.
 /// Every input method appends what the glue must do to `out`, in order; the glue acts on each

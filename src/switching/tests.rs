@@ -1,4 +1,5 @@
-//! Unit tests of the switching core: one scenario per rule of issue 3.
+// SPDX-License-Identifier: MPL-2.0
+//! Unit tests of the switching core: one scenario per rule of the switching core.
 
 use super::*;
 

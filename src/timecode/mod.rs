@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The one timecode model of the crate: SMPTE ST 12-1 time-of-day timecodes, drop-frame
 //! arithmetic, the frame rate they count in, and the clock that turns "frame k after the anchor"
 //! into an absolute UTC instant.
@@ -5,7 +6,7 @@
 //! No GStreamer types live here; the elements translate to and from this model.
 //! UTC instants are `i64` nanoseconds since the Unix epoch everywhere.
 //!
-//! References: `timecode.md` §5 (drop-frame rules) and §6 (timecode → UTC rule); the date rule
+//! References: SMPTE ST 12-1 (drop-frame rules) and the timecode → UTC rule of `timecode::utc`; the date rule
 //! itself is in [`utc`].
 
 pub mod utc;
@@ -62,7 +63,7 @@ impl FrameRate {
         self.num.div_ceil(self.den)
     }
 
-    /// Drop-frame counting exists only at 30000/1001 and 60000/1001 (ST 12-1; `timecode.md` §5).
+    /// Drop-frame counting exists only at 30000/1001 and 60000/1001 (ST 12-1).
     /// 23.976 is never drop-frame, nor are integer rates.
     pub fn supports_drop_frame(&self) -> bool {
         self.den == 1001 && (self.num == 30000 || self.num == 60000)
@@ -256,7 +257,7 @@ impl Timecode {
 
     /// Drop-frame counting applies only when the label says so *and* the rate has it; a
     /// drop-frame flag at another rate is ignored by the arithmetic (like `;` at 30 fps in the
-    /// seed document's examples).
+    /// Live Stream API's examples).
     fn labels_dropped_per_minute(&self, rate: FrameRate) -> Option<u64> {
         if self.drop_frame {
             rate.labels_dropped_per_minute()
@@ -265,7 +266,7 @@ impl Timecode {
         }
     }
 
-    /// Frames since 00:00:00:00 (ST 12-1; `timecode.md` §5):
+    /// Frames since 00:00:00:00 (ST 12-1):
     /// `N = (3600·hh + 60·mm + ss)·nom + ff − d·(totalMinutes − totalMinutes/10)` with
     /// `totalMinutes = 60·hh + mm` and `d` = 2 (29.97 DF), 4 (59.94 DF), 0 otherwise.
     ///
@@ -321,7 +322,7 @@ impl Timecode {
             .flatten()
         {
             // Turn the frame number back into a label count by re-inserting the skipped
-            // labels (the usual form, as in tcsei.py frames_to_tc; `timecode.md` §5).
+            // labels (the usual form, as in tcsei.py frames_to_tc).
             let frames_per_ten_minutes = 600 * nominal - 9 * dropped;
             let frames_per_dropping_minute = 60 * nominal - dropped;
             let ten_minute_blocks = n / frames_per_ten_minutes;
@@ -348,7 +349,7 @@ impl Timecode {
     }
 
     /// The label's whole seconds `hh·3600 + mm·60 + ss`: the "label" reading of the time of day
-    /// (`timecode.md` §6.1), to which the caller adds `rate.frames_to_ns(ff)`.
+    /// (the label reading), to which the caller adds `rate.frames_to_ns(ff)`.
     pub fn seconds_of_day(&self) -> u32 {
         u32::from(self.hours) * 3600 + u32::from(self.minutes) * 60 + u32::from(self.seconds)
     }
@@ -417,7 +418,7 @@ impl FromStr for Timecode {
 /// the anchor's label `hh:mm:ss` resolved to UTC, plus the label's frames, plus `k` frames.
 ///
 /// Exact rational arithmetic floored to ns, so every element computing frame k of the same
-/// anchor gets the same nanosecond (`timecode.md` §6.1 step 4: no resync, no midnight
+/// anchor gets the same nanosecond (no resync, no midnight
 /// re-interpretation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameClock {

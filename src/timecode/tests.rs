@@ -20,7 +20,7 @@ fn df5994() -> FrameRate {
     rate(60000, 1001)
 }
 
-/// Every rate the brief asks to cover, with whether it is used drop-frame.
+/// Every rate broadcast uses, with whether it is used drop-frame.
 fn all_rates() -> Vec<(FrameRate, bool)> {
     vec![
         (rate(24000, 1001), false),

@@ -1,21 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! `timecodeparse`: reads the SMPTE ST 12 timecode of every frame, resolves it to a UTC
-//! instant and, on request, makes it the stream's timeline.
-//!
-//! Sources (property `source`):
-//! - `embedded`: H.264 picture timing SEI / H.265 time_code SEI, read with the active SPS;
-//! - `meta`: an upstream `GstVideoTimeCodeMeta` (timecodestamper, decklinksrc, h264parse);
-//! - `media-timestamp` (default): the buffer's running time, counted from `first-timecode`.
-//!
-//! The first frame with a timecode latches; later frames are the anchor advanced by their
-//! position (from running time, else from their own timecode). A discontinuity (stream-start,
-//! flush, DISCONT buffer, SEI discontinuity_flag) re-latches. Every frame leaves with a
-//! `GstVideoTimeCodeMeta` (daily jam = the resolved date) and a `GstReferenceTimestampMeta`
-//! (`timestamp/x-unix`, UTC ns). With `timeline=timecode` PTS/DTS and the segment are rewritten
-//! so that running time is the UTC instant in ns since the Unix epoch.
-//!
-//! Element messages: `timecodeparse-latched` at every latch. Property `stats` counts frames,
-//! embedded, missing, malformed, mismatches and resyncs.
+#![doc = include_str!("../../docs/elements/timecodeparse.md")]
 
 use gst::glib;
 use gst::prelude::*;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! HLS media and multivariant playlists as deterministic text (RFC 8216;
 //! draft-pantos-hls-rfc8216bis, "bis").
 //!
@@ -11,7 +12,7 @@
 //!   listed: a fact as a media segment, a missing one as an EXT-X-GAP segment (bis §4.4.4.7)
 //!   of nominal duration D. Two packagers that hold the same facts for the window print the same
 //!   text; one that started later prints a shorter window until it has seen W segments.
-//! - **EXT-X-MEDIA-SEQUENCE = k_first** (RFC 8216 §4.3.3.2; `redundancy.md` §6.4), so the media
+//! - **EXT-X-MEDIA-SEQUENCE = k_first** (RFC 8216 §4.3.3.2), so the media
 //!   sequence number of a segment is its k on every packager, after every restart, and never
 //!   decreases: a restarted packager starts listing at a k later than anything it listed before.
 //! - **EXT-X-TARGETDURATION = ceil(D)** seconds, fixed for the stream's life (§4.3.3.1; bis
@@ -21,7 +22,7 @@
 //!   (`2.002000`), with the empty title: `#EXTINF:2.002000,`.
 //! - **EXT-X-PROGRAM-DATE-TIME** on every segment (bis §6.2.1 recommends it; any window is then
 //!   self-describing): the timecode's UTC instant of the segment's first frame, `…ss.mmmZ`
-//!   floored to the millisecond (the seed's format). A gap segment gets the instant of the
+//!   floored to the millisecond (as the Live Stream API writes it). A gap segment gets the instant of the
 //!   nearest listed fact in the same discontinuity domain, moved by whole segments (previous
 //!   fact preferred), else the grid's nominal start; a function of the listed facts only.
 //! - **EXT-X-DISCONTINUITY-SEQUENCE.** The discontinuity sequence number of a segment is the
@@ -33,7 +34,7 @@
 //!   discontinuities since a common origin. **Limitation:** a packager that joins after a
 //!   discontinuity its peer saw stays one lower; no function of the shared facts can recover a
 //!   count of events it never saw (bis §6.2.2 makes the count, not a label, the value). Hence
-//!   the default of the glue, after `redundancy.md` §6.4: a timecode jump on an epoch-derived
+//!   the default of the glue, as DASH-IF Live Media Ingest and AWS MediaPackage advise: a timecode jump on an epoch-derived
 //!   media timeline (`tfdt = n · ticks per frame`) keeps every timestamp on the epoch grid, so it
 //!   is signalled with EXT-X-GAP segments for the missing k, not with a discontinuity, and the
 //!   sequence stays 0. With `discontinuity-on-jump` the publisher flags the first segment after

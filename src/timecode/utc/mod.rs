@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The date rule: a time-of-day timecode read as wall-clock time in a zone becomes an absolute
-//! UTC instant (`timecode.md` §6; Google Cloud Live Stream API `timecodeConfig`, seed document
+//! UTC instant (Google Cloud Live Stream API `timecodeConfig`,
 //! 001).
 //!
 //! The rule (§6.1):
@@ -455,7 +456,7 @@ const CANDIDATE_DAYS: [i64; 4] = [1, 0, -1, -2];
 /// by about a day at once (America/Sitka, 1867). Keeps the rule total.
 const FALLBACK_DAYS: [i64; 7] = [-3, -4, -5, -6, -7, -8, -9];
 
-/// The seed's rule: the latest instant ≤ `now_ns + tolerance_ns` whose wall-clock time of day in
+/// The date rule: the latest instant ≤ `now_ns + tolerance_ns` whose wall-clock time of day in
 /// `zone` is `seconds_of_day + frac_ns`.
 ///
 /// Returns the UTC ns of the whole-second part; the caller adds the exact frame fraction

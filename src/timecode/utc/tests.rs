@@ -43,7 +43,7 @@ fn label_utc_ms(timecode: &str, rate: &str, zone_text: &str, now: &str) -> Strin
 
 #[test]
 fn seed_table_now_2021_12_06t21z() {
-    // Seed document 001 (Live Stream API), all six rows; now = 2021-12-06T21:00:00Z.
+    // The Live Stream API's table, all six rows; now = 2021-12-06T21:00:00Z.
     let now = "2021-12-06T21:00:00Z";
     let rows = [
         ("UTC", "16:30:00;10", "2021-12-06T16:30:00.333Z"),

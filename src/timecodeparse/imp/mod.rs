@@ -39,7 +39,7 @@ const DEFAULT_FRAMES_SCALING: TimecodeFramesScaling = TimecodeFramesScaling::Aut
 const DEFAULT_FIRST_TIMECODE: &str = "00:00:00:00";
 const DEFAULT_FUTURE_TOLERANCE: gst::ClockTime =
     gst::ClockTime::from_nseconds(DEFAULT_FUTURE_TOLERANCE_NS as u64);
-/// ±18 h, the range of real-world UTC offsets (and of the seed API's utcOffset).
+/// ±18 h, the range of real-world UTC offsets (and of the Live Stream API's utcOffset).
 const MAX_UTC_OFFSET: i32 = 18 * 3600;
 
 /// Property values as the user set them; validated into a [`Config`] when the element starts.

@@ -18,7 +18,7 @@ use crate::bitstream::{ClockTimestamp, VuiTiming};
 use crate::timecode::utc::{self, LocalDate, Zone};
 use crate::timecode::{FrameClock, FrameRate, Timecode};
 
-/// How n_frames of a clock timestamp maps to a frame number (see `timecode.md` §6.4).
+/// How n_frames of a clock timestamp maps to a frame number (H.264 D.2.3 / H.265 D.3.27 and what GStreamer and FFmpeg writers do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FramesScaling {
     /// n_frames as coded when it is a valid frame number at the stream's rate; otherwise the
@@ -35,7 +35,7 @@ pub enum FramesScaling {
 /// When an embedded timecode is read again after the latch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Resync {
-    /// Only after a discontinuity (the seed's behaviour).
+    /// Only after a discontinuity (the Live Stream API's behaviour).
     #[default]
     OnDiscontinuity,
     /// On every frame whose embedded timecode differs from the advanced one.
@@ -102,7 +102,7 @@ impl ClockInterpreter {
 
         // Drop-frame: only 29.97/59.94 can drop, and writers signal it either by counting_type
         // (4, or 5/6 as some encoders do for 59.94) or by cnt_dropped_flag on the picture after
-        // a skip (timecode.md §0 item 4: the robust union of what GStreamer and FFmpeg read).
+        // a skip (the robust union of what GStreamer and FFmpeg read).
         if clock.cnt_dropped {
             self.drop_frame_seen = true;
         }
@@ -183,7 +183,7 @@ pub fn media_timestamp_timecode(first: Timecode, rate: FrameRate, running_ns: i6
 /// What "now" is when a timecode is resolved to a date.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DateAnchor {
-    /// The system real-time clock (the seed's rule).
+    /// The system real-time clock (the date rule).
     SystemClock,
     /// A pinned "now" for the first latch; later latches add the running time elapsed since.
     ReferenceTime(i64),
