@@ -18,6 +18,7 @@ use gst::glib;
 
 pub mod bitstream;
 pub mod framemeta;
+mod glue;
 pub mod handover;
 pub mod handoverbin;
 pub mod hlsdashsink;

@@ -11,13 +11,14 @@
 //! Lock order: settings → state. No lock is held while posting, emitting signals on the switch,
 //! sending events or changing element states.
 
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 mod branch;
 
 use branch::Branch;
 
+use crate::glue::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -47,12 +48,6 @@ const DEFAULT_LEAD_FRAMES: u32 = 10;
 const DEFAULT_READY_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(10);
 const DEFAULT_STALL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(2);
 const TICK_INTERVAL: Duration = Duration::from_millis(20);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn now_ns() -> u64 {
     gst::get_timestamp().nseconds()

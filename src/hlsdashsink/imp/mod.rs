@@ -18,6 +18,7 @@ mod settings;
 use audio::{AudioBranch, AudioStream, replay_queued_audio, sweep_stalled_audio};
 use settings::{Settings, caps_frame_rate, codec_data};
 
+use crate::glue::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -99,13 +100,6 @@ pub struct HlsDashSink {
     audio_branches: Mutex<Vec<AudioBranch>>,
     /// Signalled (with `state`) when an audio pad's caps arrive.
     audio_caps_arrived: Condvar,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere poisons the lock; the data is still consistent for our use.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The running time of a sample's buffer (its PTS in the sample's segment).

@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 mod content;
 mod control;
@@ -34,6 +34,7 @@ use push::{Action, PushState, in_band_parameter_sets, upstream_flow};
 use sinkpad::PadStream;
 pub use sinkpad::SinkPad;
 
+use crate::glue::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -60,13 +61,6 @@ const DEFAULT_SWITCH_BACK_DELAY: gst::ClockTime = gst::ClockTime::from_seconds(5
 /// The src task wakes at least this often, so live property changes and stalls are seen even
 /// when the core names no deadline.
 const TICK_INTERVAL_NS: u64 = 100_000_000;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the streaming threads down with it.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A monotonic time for stall detection, read on every frame of every branch: the coarse clock
 /// (a few ms resolution, no more than a memory read) is precise enough for timeouts of tens of

@@ -6,10 +6,11 @@
 //! Lock order: settings → state. No lock is held while pushing, posting or notifying.
 
 use std::collections::HashSet;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 
 mod timing;
 
+use crate::glue::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -269,14 +270,6 @@ pub struct TimecodeParse {
     state: Mutex<Option<State>>,
     /// The counters of the last run, readable after the element stopped.
     last_stats: Mutex<Stats>,
-}
-
-/// A poisoned lock only means another thread panicked while holding it; the data is plain
-/// counters and settings, still usable, and streaming code must not panic in turn.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn fault_text(fault: Fault) -> &'static str {
