@@ -9,6 +9,7 @@ use gstlockstep::bitstream::parameter_sets::{Codec, ParameterSetCache};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
+#[allow(dead_code)]
 mod common;
 
 fuzz_target!(|data: &[u8]| {
