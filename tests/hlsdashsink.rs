@@ -767,13 +767,13 @@ fn a_timecode_jump_is_a_discontinuity() {
     let _ = std::fs::remove_dir_all(&dir_b);
 }
 
-/// The output of a forward timecode jump (vod) plays past the jump in hls.js: a 0.2 s segment,
-/// two EXT-X-GAP segments, EXT-X-DISCONTINUITY, then the segments after the jump, with no
-/// player error and the timecode's program-date-time. (dash.js 5.2.1 stops at the first
-/// missing segment, whether the MPD leaves a hole in its SegmentTimeline or the segment is a
-/// 404: see the README's DASH notes.)
+/// The output of a forward timecode jump (vod) plays past the jump: in hls.js a 0.2 s segment,
+/// EXT-X-GAP segments, EXT-X-DISCONTINUITY, then the segments after the jump, with no player
+/// error and the timecode's program-date-time; with `segment-timeline=true` the MPD begins a
+/// new Period after the hole, and dash.js and Shaka Player play it to the end (dash.js 5.2
+/// stops at a hole inside one SegmentTimeline).
 #[test]
-fn a_timecode_jump_plays_in_hls_js() {
+fn a_timecode_jump_plays_in_hls_js_dash_js_and_shaka() {
     let dir = out_dir("jump-play");
     let run = run_with(
         &format!(
@@ -781,7 +781,7 @@ fn a_timecode_jump_plays_in_hls_js() {
             jumping_source("10:00:00:00", 200).replace("pattern=colors", "pattern=ball"),
             sink_props(
                 &dir,
-                "playlist-type=vod max-files=0 discontinuity-on-jump=true"
+                "playlist-type=vod max-files=0 discontinuity-on-jump=true segment-timeline=true"
             )
         ),
         false,
@@ -802,6 +802,48 @@ fn a_timecode_jump_plays_in_hls_js() {
         Some(T0_NS / 1_000_000),
         "hls.js sees the timecode's instant: {result}"
     );
+    let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+    assert_schema_valid(&mpd);
+    let document = roxmltree::Document::parse(&mpd).unwrap();
+    let periods: Vec<_> = document
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("Period"))
+        .collect();
+    let first_after = periods
+        .last()
+        .unwrap()
+        .descendants()
+        .find(|n| n.has_tag_name("SegmentTemplate"))
+        .and_then(|t| t.attribute("startNumber"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(periods.len(), 2, "a Period after the hole: {mpd}");
+    assert_eq!(
+        periods[1].attribute("id"),
+        Some(format!("p{first_after}").as_str()),
+        "the Period is named after its first segment"
+    );
+    // 200 frames at 25 fps, 50 skipped: the presentation ends 10 s after its first frame.
+    let end = document
+        .root_element()
+        .attribute("mediaPresentationDuration")
+        .unwrap()
+        .to_owned();
+    for player in ["dash", "shaka"] {
+        let result = play_in_chromium(&dir, player, "end");
+        assert_eq!(
+            result["errors"],
+            serde_json::json!([]),
+            "{player}: {result}"
+        );
+        assert_eq!(
+            result["ended"], true,
+            "{player} plays past the hole to the end: {result}"
+        );
+        let time = result["currentTime"].as_f64().unwrap();
+        assert!(time > 8.0, "{player} ends at the end ({end}): {result}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

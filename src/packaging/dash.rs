@@ -139,6 +139,14 @@ pub struct DashConfig {
     /// `SegmentTemplate@initialization`, e.g. `$RepresentationID$_init.mp4`.
     pub init_template: NameTemplate,
     pub period_id: String,
+    /// With a `SegmentTimeline`: the k of the first segment after every hole the packager has
+    /// listed (a segment not written: a timecode jump, a segment without a keyframe, missing
+    /// audio). Each begins a new Period, `p<k>`, so players that stop at a hole in a timeline
+    /// (dash.js) play across it (DASH-IF IOP: a new Period after content lost before the
+    /// packager). Holes among the facts given to [`DashConfig::mpd`] begin Periods too; this
+    /// set remembers those that left the window (a restarted packager reads them back from
+    /// its MPD).
+    pub period_starts: BTreeSet<i64>,
     pub video: Vec<VideoRepresentation>,
     pub audio: Vec<AudioRepresentation>,
 }
@@ -166,9 +174,44 @@ impl DashConfig {
             media_template: NameTemplate::new("$RepresentationID$_$Number$.m4s")?,
             init_template: NameTemplate::new("$RepresentationID$_init.mp4")?,
             period_id: "0".to_owned(),
+            period_starts: BTreeSet::new(),
             video,
             audio: Vec::new(),
         })
+    }
+
+    /// Notes that segment `k` is listed after `previous` (the last listed before it, if
+    /// any): a hole between them begins a Period at k. Forgets the starts of Periods that
+    /// ended before `window_first` (the first segment still listed), keeping the one it is
+    /// in, so the set stays as small as the window.
+    pub fn note_listed(&mut self, previous: Option<i64>, k: i64, window_first: i64) {
+        if self.segment_timeline && previous.is_some_and(|p| p.saturating_add(1) != k) {
+            self.period_starts.insert(k);
+        }
+        let opening = self
+            .period_starts
+            .range(..=window_first)
+            .next_back()
+            .copied();
+        self.period_starts
+            .retain(|&start| start > window_first || Some(start) == opening);
+    }
+
+    /// Reads back the Periods a previous run began after holes from its MPD (`p<k>` ids), so
+    /// a restarted packager keeps listing them under the same ids. Anything else in the text
+    /// is ignored: a damaged MPD only loses Periods whose hole is still listed anyway.
+    pub fn remember_periods_of(&mut self, previous_mpd: &str) {
+        const OPENING: &str = "<Period id=\"p";
+        let mut rest = previous_mpd;
+        while let Some(at) = rest.find(OPENING) {
+            rest = &rest[at + OPENING.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if rest[digits..].starts_with('"')
+                && let Ok(k) = rest[..digits].parse::<i64>()
+            {
+                self.period_starts.insert(k);
+            }
+        }
     }
 
     /// Checks the configuration against the MPD's rules; [`DashConfig::mpd`] calls it.
@@ -377,76 +420,53 @@ impl DashConfig {
         };
         number(last_complete_k)?;
         let grid = &self.grid;
-        // Dynamic: AST and PTO from the anchor; static: the presentation starts at the first
-        // listed segment.
-        let (start_k, start_number) = match kind {
-            MpdKind::Dynamic if !self.segment_timeline => {
-                (self.anchor_segment, number(self.anchor_segment)?)
-            }
-            MpdKind::Dynamic => (self.anchor_segment, number(first)?),
-            MpdKind::Static => (first, number(first)?),
-        };
-        let mut adaptation_sets = Vec::new();
-        let mut tracks: Vec<(ContentKind, u32)> = Vec::new();
-        if !self.video.is_empty() {
-            tracks.push((ContentKind::Video, self.video_timescale));
+        // Periods: one from the stream's start (id `period_id`), and with a timeline a new one
+        // after every hole — remembered, or among the facts listed.
+        let mut starts: BTreeSet<i64> = BTreeSet::new();
+        if self.segment_timeline {
+            let listed: Vec<i64> = by_k
+                .range(first..=last_complete_k)
+                .map(|(k, _)| *k)
+                .collect();
+            starts.extend(self.period_starts.range(..=last_complete_k).copied());
+            starts.extend(
+                listed
+                    .windows(2)
+                    .filter(|pair| pair[1] != pair[0] + 1)
+                    .map(|pair| pair[1]),
+            );
+            // Only the Period the window starts in and those after it are listed.
+            // A remembered start whose segment is not listed (itself lost) begins nothing.
+            let opening = starts.range(..=first).next_back().copied();
+            starts.retain(|&k| (k > first && by_k.contains_key(&k)) || Some(k) == opening);
         }
-        if let Some(audio) = self.audio.first() {
-            // All audio representations share one AdaptationSet and so one timescale.
-            tracks.push((ContentKind::Audio, audio.sampling_rate));
-        }
-        for (id, (content, timescale)) in tracks.into_iter().enumerate() {
-            let ticks = |frames: i64| {
-                grid.ticks_of_frames(frames, timescale).ok_or_else(|| {
-                    DashError::Config(format!(
-                        "{frames} frames are not whole ticks at {timescale} Hz"
-                    ))
-                })
+        let mut periods = Vec::new();
+        let bounds: Vec<Option<i64>> = std::iter::once(None)
+            .filter(|_| starts.first().is_none_or(|&k| k > first))
+            .chain(starts.iter().copied().map(Some))
+            .collect();
+        for (index, start) in bounds.iter().enumerate() {
+            let until = bounds.get(index + 1).copied().flatten().unwrap_or(i64::MAX);
+            let from = start.map_or(first, |k| k.max(first));
+            let period = match start {
+                None => self.period(
+                    kind,
+                    &by_k,
+                    first,
+                    from,
+                    until.min(last_complete_k + 1),
+                    None,
+                )?,
+                Some(k) => self.period(
+                    kind,
+                    &by_k,
+                    first,
+                    from,
+                    until.min(last_complete_k + 1),
+                    Some(*k),
+                )?,
             };
-            let pto = ticks(grid.first_frame_of_segment(start_k))?;
-            let presentation_time_offset = u64::try_from(pto)
-                .map_err(|_| DashError::Range(format!("presentationTimeOffset {pto} < 0")))?;
-            let timeline = if self.segment_timeline {
-                Some(timeline_entries(
-                    by_k.range(first..=last_complete_k).map(|(_, f)| *f),
-                    ticks,
-                    grid,
-                )?)
-            } else {
-                None
-            };
-            let representations = match content {
-                ContentKind::Video => self
-                    .video
-                    .iter()
-                    .map(|v| RepresentationXml::Video(v.clone()))
-                    .collect(),
-                ContentKind::Audio => self
-                    .audio
-                    .iter()
-                    .map(|a| RepresentationXml::Audio(a.clone()))
-                    .collect(),
-            };
-            // Every representation's names must be expandable (fails early, not in a player).
-            for representation in self
-                .video
-                .iter()
-                .map(|v| &v.id)
-                .chain(self.audio.iter().map(|a| &a.id))
-            {
-                segment_name(&self.media_template, representation, grid, timescale, first)?;
-                self.init_template.expand(representation, 0, 0)?;
-            }
-            adaptation_sets.push(AdaptationSetXml {
-                id: id as u32,
-                content,
-                timescale,
-                presentation_time_offset,
-                start_number,
-                duration: self.duration_ticks(timescale)?,
-                timeline,
-                representations,
-            });
+            periods.push(period);
         }
         let d = grid.segment_duration();
         let media_presentation_duration = match kind {
@@ -484,12 +504,128 @@ impl DashConfig {
             frame_rate: format!("{}/{}", grid.rate().num(), grid.rate().den())
                 .trim_end_matches("/1")
                 .to_owned(),
-            period_id: self.period_id.clone(),
             media_template: self.media_template.as_str().to_owned(),
             init_template: self.init_template.as_str().to_owned(),
-            adaptation_sets,
+            periods,
             utc_timing: self.utc_timing.clone(),
             first_k: first,
+        })
+    }
+
+    /// The Period holding segments `from..until` (k): from the stream's start (`begins`
+    /// `None`: id `period_id`, the anchor's timing) or from the segment after a hole (`Some(k)`:
+    /// id `p<k>`, starting at segment k's nominal start).
+    fn period(
+        &self,
+        kind: MpdKind,
+        by_k: &BTreeMap<i64, &SegmentFact>,
+        first: i64,
+        from: i64,
+        until: i64,
+        begins: Option<i64>,
+    ) -> Result<PeriodXml, DashError> {
+        let grid = &self.grid;
+        let number = |k: i64| {
+            u32::try_from(k).map_err(|_| {
+                DashError::Range(format!(
+                    "segment number {k} does not fit startNumber (32 bits, ISO/IEC 23009-1); \
+                     use longer segments"
+                ))
+            })
+        };
+        // Dynamic: AST and PTO from the anchor, or from the Period's first segment after a
+        // hole; static: the presentation starts at the first listed segment.
+        let (start_k, start_number) = match (kind, begins) {
+            (MpdKind::Dynamic, None) if !self.segment_timeline => {
+                (self.anchor_segment, number(self.anchor_segment)?)
+            }
+            (MpdKind::Dynamic, None) => (self.anchor_segment, number(from)?),
+            (_, Some(k)) => (k, number(from.max(k))?),
+            (MpdKind::Static, None) => (first, number(first)?),
+        };
+        // Period@start, from AST (dynamic) or from the presentation's start (static).
+        let origin = match kind {
+            MpdKind::Dynamic => self.anchor_segment,
+            MpdKind::Static => first,
+        };
+        let start = match begins {
+            None => ExactSeconds::from_nanos(0),
+            Some(k) => ExactSeconds::of_frames(
+                u64::try_from(grid.first_frame_of_segment(k) - grid.first_frame_of_segment(origin))
+                    .unwrap_or(0),
+                grid.rate(),
+            ),
+        };
+        let id = match begins {
+            None => self.period_id.clone(),
+            Some(k) => format!("p{k}"),
+        };
+        let mut adaptation_sets = Vec::new();
+        let mut tracks: Vec<(ContentKind, u32)> = Vec::new();
+        if !self.video.is_empty() {
+            tracks.push((ContentKind::Video, self.video_timescale));
+        }
+        if let Some(audio) = self.audio.first() {
+            // All audio representations share one AdaptationSet and so one timescale.
+            tracks.push((ContentKind::Audio, audio.sampling_rate));
+        }
+        for (id, (content, timescale)) in tracks.into_iter().enumerate() {
+            let ticks = |frames: i64| {
+                grid.ticks_of_frames(frames, timescale).ok_or_else(|| {
+                    DashError::Config(format!(
+                        "{frames} frames are not whole ticks at {timescale} Hz"
+                    ))
+                })
+            };
+            let pto = ticks(grid.first_frame_of_segment(start_k))?;
+            let presentation_time_offset = u64::try_from(pto)
+                .map_err(|_| DashError::Range(format!("presentationTimeOffset {pto} < 0")))?;
+            let timeline = if self.segment_timeline {
+                Some(timeline_entries(
+                    by_k.range(from..until).map(|(_, f)| *f),
+                    ticks,
+                    grid,
+                )?)
+            } else {
+                None
+            };
+            let representations = match content {
+                ContentKind::Video => self
+                    .video
+                    .iter()
+                    .map(|v| RepresentationXml::Video(v.clone()))
+                    .collect(),
+                ContentKind::Audio => self
+                    .audio
+                    .iter()
+                    .map(|a| RepresentationXml::Audio(a.clone()))
+                    .collect(),
+            };
+            // Every representation's names must be expandable (fails early, not in a player).
+            for representation in self
+                .video
+                .iter()
+                .map(|v| &v.id)
+                .chain(self.audio.iter().map(|a| &a.id))
+            {
+                segment_name(&self.media_template, representation, grid, timescale, from)?;
+                self.init_template.expand(representation, 0, 0)?;
+            }
+            adaptation_sets.push(AdaptationSetXml {
+                id: id as u32,
+                content,
+                timescale,
+                presentation_time_offset,
+                start_number,
+                duration: self.duration_ticks(timescale)?,
+                timeline,
+                representations,
+            });
+        }
+        Ok(PeriodXml {
+            id,
+            start,
+            adaptation_sets,
         })
     }
 }
@@ -581,12 +717,20 @@ pub struct Mpd {
     suggested_presentation_delay: ExactSeconds,
     max_segment_duration: ExactSeconds,
     frame_rate: String,
-    period_id: String,
     media_template: String,
     init_template: String,
-    adaptation_sets: Vec<AdaptationSetXml>,
+    periods: Vec<PeriodXml>,
     utc_timing: Vec<UtcTiming>,
     first_k: i64,
+}
+
+/// One `Period`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeriodXml {
+    id: String,
+    /// `Period@start`.
+    start: ExactSeconds,
+    adaptation_sets: Vec<AdaptationSetXml>,
 }
 
 /// Escapes the five XML special characters in an attribute value.
@@ -665,14 +809,17 @@ impl Mpd {
             self.max_segment_duration.to_iso8601(),
             self.min_buffer_time.to_iso8601()
         ));
-        out.push_str(&format!(
-            "  <Period id=\"{}\" start=\"PT0S\">\n",
-            self.period_id
-        ));
-        for set in &self.adaptation_sets {
-            self.render_adaptation_set(set, &mut out);
+        for period in &self.periods {
+            out.push_str(&format!(
+                "  <Period id=\"{}\" start=\"{}\">\n",
+                xml_escape(&period.id),
+                period.start.to_iso8601()
+            ));
+            for set in &period.adaptation_sets {
+                self.render_adaptation_set(set, &mut out);
+            }
+            out.push_str("  </Period>\n");
         }
-        out.push_str("  </Period>\n");
         if self.kind == MpdKind::Dynamic {
             for timing in &self.utc_timing {
                 out.push_str(&format!(
@@ -907,12 +1054,14 @@ pub(crate) mod tests {
         assert_eq!(mpd.kind(), MpdKind::Dynamic);
     }
 
+    /// A hole in a timeline begins a new Period (dash.js stops at a hole inside one).
     #[test]
     fn segment_timeline_with_audio_and_a_missing_segment() {
         let grid = ntsc_grid();
         let k0 = k_now(&grid);
         let mut config = config(grid);
         config.segment_timeline = true;
+        config.window = 6;
         config.audio.push(AudioRepresentation {
             id: "a0".into(),
             codecs: "mp4a.40.2".into(),
@@ -920,51 +1069,132 @@ pub(crate) mod tests {
             sampling_rate: 48_000,
             channels: Some(2),
         });
-        let facts: Vec<SegmentFact> = [k0, k0 + 1, k0 + 2, k0 + 4]
+        let facts: Vec<SegmentFact> = [k0, k0 + 1, k0 + 2, k0 + 4, k0 + 5]
             .iter()
             .map(|&k| fact(&grid, k, -13_955_000))
             .collect();
         let text = config
-            .mpd(&facts, k0 + 4, MpdKind::Dynamic)
+            .mpd(&facts, k0 + 5, MpdKind::Dynamic)
             .unwrap()
             .render();
         assert_schema_valid(&text);
         let document = roxmltree::Document::parse(&text).unwrap();
-        let period = child(document.root_element(), "Period");
-        let sets: Vec<_> = period
+        let periods: Vec<_> = document
+            .root_element()
             .children()
-            .filter(|n| n.has_tag_name((NS, "AdaptationSet")))
+            .filter(|n| n.has_tag_name((NS, "Period")))
             .collect();
-        assert_eq!(sets.len(), 2);
-        for (set, timescale, ticks) in [(sets[0], 90_000u64, 180_180u64), (sets[1], 48_000, 96_096)]
-        {
-            let template = child(set, "SegmentTemplate");
-            assert_eq!(
-                template.attribute("timescale"),
-                Some(timescale.to_string().as_str())
-            );
-            assert_eq!(template.attribute("duration"), None);
-            assert_eq!(
-                template.attribute("startNumber"),
-                Some(k0.to_string().as_str())
-            );
-            let entries: Vec<(u64, u64, u64)> = child(template, "SegmentTimeline")
-                .children()
-                .filter(|n| n.has_tag_name((NS, "S")))
-                .map(|s| {
-                    let number = |name| s.attribute(name).map_or(0, |v| v.parse().unwrap());
-                    (number("t"), number("d"), number("r"))
-                })
-                .collect();
-            let t0 = k0 as u64 * ticks;
-            assert_eq!(entries, [(t0, ticks, 2), (t0 + 4 * ticks, ticks, 0)]);
-        }
-        let audio = child(sets[1], "Representation");
-        assert_eq!(audio.attribute("audioSamplingRate"), Some("48000"));
+        assert_eq!(periods.len(), 2, "{text}");
+        assert_eq!(periods[0].attribute("id"), Some("0"));
+        assert_eq!(periods[0].attribute("start"), Some("PT0S"));
+        let hole_end = k0 + 4;
         assert_eq!(
-            child(audio, "AudioChannelConfiguration").attribute("value"),
-            Some("2")
+            periods[1].attribute("id"),
+            Some(format!("p{hole_end}").as_str())
         );
+        // Period@start is segment k0+4's nominal start from AST (the anchor, segment 0).
+        let start = ExactSeconds::of_frames(hole_end as u64 * 60, grid.rate());
+        assert_eq!(
+            periods[1].attribute("start"),
+            Some(start.to_iso8601().as_str())
+        );
+        for (period, first, count) in [(periods[0], k0, 3u64), (periods[1], hole_end, 2)] {
+            let sets: Vec<_> = period
+                .children()
+                .filter(|n| n.has_tag_name((NS, "AdaptationSet")))
+                .collect();
+            assert_eq!(sets.len(), 2);
+            for (set, timescale, ticks) in
+                [(sets[0], 90_000u64, 180_180u64), (sets[1], 48_000, 96_096)]
+            {
+                let template = child(set, "SegmentTemplate");
+                assert_eq!(
+                    template.attribute("timescale"),
+                    Some(timescale.to_string().as_str())
+                );
+                assert_eq!(template.attribute("duration"), None);
+                assert_eq!(
+                    template.attribute("startNumber"),
+                    Some(first.to_string().as_str())
+                );
+                let entries: Vec<(u64, u64, u64)> = child(template, "SegmentTimeline")
+                    .children()
+                    .filter(|n| n.has_tag_name((NS, "S")))
+                    .map(|s| {
+                        let number = |name| s.attribute(name).map_or(0, |v| v.parse().unwrap());
+                        (number("t"), number("d"), number("r"))
+                    })
+                    .collect();
+                let t0 = first as u64 * ticks;
+                assert_eq!(entries, [(t0, ticks, count - 1)]);
+                // The first Period's media time starts at AST; the second's at its own start.
+                let pto = if first == k0 { 0 } else { t0 };
+                assert_eq!(
+                    template.attribute("presentationTimeOffset"),
+                    Some(pto.to_string().as_str())
+                );
+            }
+            let audio = child(sets[1], "Representation");
+            assert_eq!(audio.attribute("audioSamplingRate"), Some("48000"));
+            assert_eq!(
+                child(audio, "AudioChannelConfiguration").attribute("value"),
+                Some("2")
+            );
+        }
+        // Once the hole has left the window the Period it began is still the one listed,
+        // with the same id, when the packager remembers it.
+        config.window = 1;
+        config.period_starts.insert(hole_end);
+        let text = config
+            .mpd(&facts, k0 + 5, MpdKind::Dynamic)
+            .unwrap()
+            .render();
+        assert_schema_valid(&text);
+        let document = roxmltree::Document::parse(&text).unwrap();
+        let ids: Vec<_> = document
+            .root_element()
+            .children()
+            .filter(|n| n.has_tag_name((NS, "Period")))
+            .map(|n| n.attribute("id").unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, [format!("p{hole_end}")]);
+    }
+
+    #[test]
+    fn period_starts_are_noted_at_holes_forgotten_behind_the_window_and_read_back() {
+        let mut config = config(ntsc_grid());
+        config.segment_timeline = true;
+        config.note_listed(None, 10, 10);
+        config.note_listed(Some(10), 11, 10);
+        assert!(config.period_starts.is_empty());
+        config.note_listed(Some(11), 14, 10);
+        config.note_listed(Some(14), 20, 11);
+        assert_eq!(
+            config.period_starts.iter().copied().collect::<Vec<_>>(),
+            [14, 20]
+        );
+        // Segment 21 is the window's first: the Period of 20 is the one it is in.
+        config.note_listed(Some(20), 21, 21);
+        assert_eq!(
+            config.period_starts.iter().copied().collect::<Vec<_>>(),
+            [20]
+        );
+        let text = config
+            .mpd(&[fact(&config.grid, 21, 0)], 21, MpdKind::Dynamic)
+            .unwrap()
+            .render();
+        let mut restarted = self::config(ntsc_grid());
+        restarted.remember_periods_of(&text);
+        assert_eq!(restarted.period_starts, config.period_starts);
+        restarted.remember_periods_of("<Period id=\"p12x\"><Period id=\"p\"><Period id=\"p99");
+        assert_eq!(
+            restarted.period_starts, config.period_starts,
+            "garbage is ignored"
+        );
+        // Without a timeline a hole begins nothing (players address segments by time).
+        let mut plain = self::config(ntsc_grid());
+        plain.note_listed(Some(11), 14, 10);
+        assert!(plain.period_starts.is_empty());
     }
 
     #[test]

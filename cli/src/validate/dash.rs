@@ -133,7 +133,47 @@ fn video_timing(
         }
         None => None,
     };
-    let period = root.children().find(|n| n.has_tag_name((NS, "Period")))?;
+    // Every Period: lockstep begins a new one after a hole in a SegmentTimeline.
+    let mut timing = VideoTiming {
+        first_number: u64::MAX,
+        ..VideoTiming::default()
+    };
+    for period in root.children().filter(|n| n.has_tag_name((NS, "Period"))) {
+        period_timing(period, dynamic, ast, &mut timing, report, name)?;
+        if !timing.timeline {
+            // A plain template addresses any number from its start: one Period says it all.
+            break;
+        }
+    }
+    if timing.first_number == u64::MAX {
+        return None;
+    }
+    if !dynamic
+        && let Some(total) = root
+            .attribute("mediaPresentationDuration")
+            .and_then(duration_ns)
+    {
+        let first = timing
+            .starts
+            .iter()
+            .find(|(n, _)| **n != u64::MAX)
+            .map(|(_, s)| *s)
+            .or_else(|| timing.starts.get(&u64::MAX).copied());
+        timing.static_end_ns = first.map(|s| s + total);
+    }
+    Some(timing)
+}
+
+/// Adds one Period's video segments to `timing`. `None` when it has no video template or
+/// the template is unusable (reported).
+fn period_timing(
+    period: roxmltree::Node,
+    dynamic: bool,
+    ast: Option<i64>,
+    timing: &mut VideoTiming,
+    report: &mut Report,
+    name: &str,
+) -> Option<()> {
     let period_start = period.attribute("start").and_then(duration_ns).unwrap_or(0);
     let video = period.children().find(|n| {
         n.has_tag_name((NS, "AdaptationSet"))
@@ -165,10 +205,7 @@ fn video_timing(
         (true, Some(ast)) => ast + period_start + to_ns(i128::from(ticks) - i128::from(pto)),
         _ => to_ns(i128::from(ticks)),
     };
-    let mut timing = VideoTiming {
-        first_number: start_number,
-        ..VideoTiming::default()
-    };
+    timing.first_number = timing.first_number.min(start_number);
     if let Some(list) = template
         .children()
         .find(|n| n.has_tag_name((NS, "SegmentTimeline")))
@@ -207,20 +244,7 @@ fn video_timing(
             .insert(u64::MAX, to_ns(i128::from(duration)));
         timing.starts.insert(u64::MAX, utc_of(pto));
     }
-    if !dynamic
-        && let Some(total) = root
-            .attribute("mediaPresentationDuration")
-            .and_then(duration_ns)
-    {
-        let first = timing
-            .starts
-            .iter()
-            .find(|(n, _)| **n != u64::MAX)
-            .map(|(_, s)| *s)
-            .or_else(|| timing.starts.get(&u64::MAX).copied());
-        timing.static_end_ns = first.map(|s| s + total);
-    }
-    Some(timing)
+    Some(())
 }
 
 /// Checks one MPD: the schema (when `schema`: it runs xmllint), then its timing against the

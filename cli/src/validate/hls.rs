@@ -110,23 +110,41 @@ pub fn check_media(
                 format!("segment {} has no EXT-X-PROGRAM-DATE-TIME", segment.uri),
             );
         }
-        if let Some(previous) = out.segments.last()
-            && let (Some(before), Some(now)) = (previous.pdt_ns, pdt_ns)
+        // Media follows media: a segment starts where the last one with media (not
+        // EXT-X-GAP) ends, unless an EXT-X-DISCONTINUITY comes between. Gap segments are
+        // never fetched, so only media segments are held to it.
+        let media_before = out.segments.iter().rposition(|s| !s.gap);
+        if !gap
+            && let Some(at) = media_before
+            && let (Some(before), Some(now)) = (out.segments[at].pdt_ns, pdt_ns)
             && !segment.discontinuity
+            && !out.segments[at + 1..].iter().any(|s| s.discontinuity)
         {
+            let previous = &out.segments[at];
             let expected = before + (previous.duration_s * 1e9).round() as i64;
+            let gaps_between = out.segments.len() - at - 1;
             if (now - expected).abs() > 1_000_000 {
-                report.error(
-                    "hls-pdt",
-                    name,
-                    format!(
-                        "segment {} starts at {} but the previous one ends at {} ({:+.3} ms) with no EXT-X-DISCONTINUITY between",
-                        segment.uri,
-                        gstlockstep::timecode::utc::format_rfc3339_millis(now),
-                        gstlockstep::timecode::utc::format_rfc3339_millis(expected),
-                        (now - expected) as f64 / 1e6
-                    ),
+                let text = format!(
+                    "segment {} starts at {} but the previous one with media ends at {} ({:+.3} ms) with no EXT-X-DISCONTINUITY between",
+                    segment.uri,
+                    gstlockstep::timecode::utc::format_rfc3339_millis(now),
+                    gstlockstep::timecode::utc::format_rfc3339_millis(expected),
+                    (now - expected) as f64 / 1e6
                 );
+                if gaps_between == 0 {
+                    report.error("hls-pdt", name, text);
+                } else {
+                    // A cut-short segment and gaps: players that place segments by their
+                    // media times (hls.js) play on; one that adds up EXTINF drifts.
+                    report.warning(
+                        "hls-pdt",
+                        name,
+                        format!(
+                            "{text} ({gaps_between} EXT-X-GAP segments between; \
+                             hlsdashsink discontinuity-on-jump=true marks the jump)"
+                        ),
+                    );
+                }
             }
         }
         if let Some(number) = number_in_name(&segment.uri)
@@ -290,6 +308,42 @@ mod tests {
             check_media("video.m3u8", broken.as_bytes(), None, &mut report);
             assert!(report.has(check), "{check}: {:?}", report.findings);
         }
+    }
+
+    /// A forward timecode jump as hlsdashsink lists it: a cut-short segment, EXT-X-GAP
+    /// segments, then media again. With EXT-X-DISCONTINUITY it is sound; without, a warning
+    /// (players that add up EXTINF drift); a jump with no gap and no tag stays an error.
+    #[test]
+    fn a_jump_across_gaps_is_sound_with_a_discontinuity() {
+        let jump = |tag: &str| {
+            format!(
+                "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:100\n\
+                 #EXT-X-MAP:URI=\"video_init.mp4\"\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:00.000Z\n#EXTINF:0.200000,\nvideo_100.m4s\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:01.000Z\n#EXT-X-GAP\n#EXTINF:1.000000,\nvideo_101.m4s\n\
+                 {tag}#EXT-X-PROGRAM-DATE-TIME:2026-01-01T10:00:02.000Z\n#EXTINF:1.000000,\nvideo_102.m4s\n"
+            )
+        };
+        let mut report = Report::new(vec!["d".into()]);
+        check_media(
+            "video.m3u8",
+            jump("#EXT-X-DISCONTINUITY\n").as_bytes(),
+            None,
+            &mut report,
+        );
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        let mut report = Report::new(vec!["d".into()]);
+        check_media("video.m3u8", jump("").as_bytes(), None, &mut report);
+        assert!(report.passed(), "{:?}", report.findings);
+        assert!(
+            report.findings.iter().any(|f| f.check == "hls-pdt"),
+            "a warning: {:?}",
+            report.findings
+        );
+        let no_gap = jump("").replace("#EXT-X-GAP\n", "");
+        let mut report = Report::new(vec!["d".into()]);
+        check_media("video.m3u8", no_gap.as_bytes(), None, &mut report);
+        assert!(!report.passed(), "{:?}", report.findings);
     }
 
     #[test]

@@ -612,7 +612,7 @@ impl ObjectImpl for HlsDashSink {
                     .build(),
                 glib::ParamSpecBoolean::builder("segment-timeline")
                     .nick("Segment timeline")
-                    .blurb("List DASH segments in a SegmentTimeline (S@t on the epoch media timeline) instead of SegmentTemplate@duration alone")
+                    .blurb("List DASH segments in a SegmentTimeline (S@t on the epoch media timeline) instead of SegmentTemplate@duration alone; a segment not written (timecode jump, no keyframe) then begins a new Period, p<k>, which dash.js needs to play across it")
                     .default_value(false)
                     .mutable_ready()
                     .build(),

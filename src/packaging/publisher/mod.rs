@@ -138,7 +138,14 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             None
         };
         let dash = if config.dash {
-            Some(dash_config(&config, &codec_string)?)
+            let mut dash = dash_config(&config, &codec_string)?;
+            // Periods begun after holes that have left the window keep their ids.
+            if previous.is_some()
+                && let Ok(text) = std::fs::read_to_string(config.dir.join(MPD))
+            {
+                dash.remember_periods_of(&text);
+            }
+            Some(dash)
         } else {
             None
         };
@@ -476,11 +483,15 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                 hls.add(fact)
                     .map_err(|e| PublishError::Input(e.to_string()))?;
             }
+            let previous = self.dash_facts.back().map(|f| f.k);
             self.dash_facts.push_back(fact);
             if let PlaylistType::Live { window } = self.config.playlist_type {
                 while self.dash_facts.len() > window as usize {
                     self.dash_facts.pop_front();
                 }
+            }
+            if let (Some(dash), Some(front)) = (&mut self.dash, self.dash_facts.front()) {
+                dash.note_listed(previous, fact.k, front.k);
             }
             listed = Some(fact.k);
         }

@@ -223,14 +223,19 @@ fn jumping_frames(range: std::ops::Range<i64>) -> impl Iterator<Item = Frame<Vec
 /// The playlists of a packager fed [`jumping_frames`] up to K0+5, dropped without finishing
 /// (the open segment is lost) and made again on the same directory for K0+6 on.
 fn restarted_after_the_jump(config: PublisherConfig) -> BTreeMap<i64, String> {
+    restarted_after_the_jump_with(config, MEDIA_PLAYLIST)
+}
+
+/// As [`restarted_after_the_jump`], the manifest `name` after each update.
+fn restarted_after_the_jump_with(config: PublisherConfig, name: &str) -> BTreeMap<i64, String> {
     let dir = config.dir.clone();
     let mut first = Publisher::new(config.clone()).unwrap();
     let frames = jumping_frames(0..150);
-    playlists_by_k(&dir, MEDIA_PLAYLIST, &mut first, frames, &mut Vec::new());
+    playlists_by_k(&dir, name, &mut first, frames, &mut Vec::new());
     drop(first);
     let mut second = Publisher::new(config).unwrap();
     let frames = jumping_frames(150..250);
-    playlists_by_k(&dir, MEDIA_PLAYLIST, &mut second, frames, &mut Vec::new())
+    playlists_by_k(&dir, name, &mut second, frames, &mut Vec::new())
 }
 
 /// With `discontinuity_on_jump`, the first segment written after one that a forward jump
@@ -330,6 +335,38 @@ fn restart_after_a_jump_lists_the_same_window() {
     }
     assert!(expected[&(K0 + 6)].contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", K0 + 4)));
     assert!(!expected[&(K0 + 6)].contains("DISCONTINUITY\n"));
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+/// With a SegmentTimeline the MPD begins a Period after the jump's hole, `p<k>`, which
+/// stays the first listed (same id) once the hole has left the window, also on a packager
+/// restarted after the jump: its MPDs are the peer's.
+#[test]
+fn a_jump_begins_a_dash_period_that_outlives_the_window_and_a_restart() {
+    let live = PlaylistType::Live { window: 5 };
+    let (dir_a, dir_b) = (dir("jump-period-a"), dir("jump-period-b"));
+    let mut a = Publisher::new(config(&dir_a, live)).unwrap();
+    let expected = playlists_by_k(&dir_a, MPD, &mut a, jumping_frames(0..250), &mut Vec::new());
+    let period_ids = |mpd: &str| -> Vec<String> {
+        mpd.match_indices("<Period id=\"")
+            .map(|(at, tag)| {
+                let rest = &mpd[at + tag.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+            .collect()
+    };
+    let after_hole = format!("p{}", K0 + 4);
+    assert_eq!(
+        period_ids(&expected[&(K0 + 4)]),
+        ["0".to_owned(), after_hole.clone()]
+    );
+    // K0+5..K0+9 listed: the hole is out of the window, its Period is not.
+    assert_eq!(period_ids(&expected[&(K0 + 9)]), [after_hole]);
+    let after = restarted_after_the_jump_with(config(&dir_b, live), MPD);
+    for k in K0 + 6..=K0 + 9 {
+        assert_eq!(after[&k], expected[&k], "MPD after segment {k}");
+    }
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }
