@@ -45,6 +45,8 @@ fn main() {
         utc_timing: UtcTiming::http_iso("https://time.example/iso"),
         segment_timeline: true,
         bandwidth: 1_000_000,
+        average_bandwidth: None,
+        renditions: Vec::new(),
         format: SegmentFormat::Cmaf,
         audio: Vec::new(),
         name_by_time: false,

@@ -5,6 +5,9 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+pub mod videopad;
+
+pub use videopad::HlsDashSinkVideoPad;
 
 glib::wrapper! {
     pub struct HlsDashSink(ObjectSubclass<imp::HlsDashSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;

@@ -95,27 +95,35 @@ impl HlsDashSink {
         }
     }
 
-    /// The audio pads whose caps (AudioSpecificConfig) have not arrived yet.
-    pub(super) fn audio_pads_without_caps(&self, state: &State) -> Vec<String> {
-        lock(&self.audio_branches)
+    /// The audio and rendition pads whose caps (AudioSpecificConfig, codec_data) have not
+    /// arrived yet.
+    pub(super) fn pads_without_caps(&self, state: &State) -> Vec<String> {
+        let mut missing: Vec<String> = lock(&self.audio_branches)
             .iter()
             .map(|branch| branch.name.clone())
             .filter(|name| state.audio.get(name).is_none_or(|a| a.config.is_none()))
-            .collect()
+            .collect();
+        missing.extend(
+            self.rendition_pad_names()
+                .into_iter()
+                .filter(|name| state.renditions.get(name).is_none_or(|r| r.caps.is_none())),
+        );
+        missing
     }
 
-    /// Blocks the calling (video) thread until every audio pad has its caps or `deadline`.
+    /// Blocks the calling (main video) thread until every audio and rendition pad has its
+    /// caps or `deadline`.
     pub(super) fn wait_for_audio_caps<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
         deadline: std::time::Instant,
     ) -> MutexGuard<'a, State> {
-        while !self.audio_pads_without_caps(&state).is_empty() {
+        while !self.pads_without_caps(&state).is_empty() {
             let now = std::time::Instant::now();
             if now >= deadline {
                 break;
             }
-            state = match self.audio_caps_arrived.wait_timeout(state, deadline - now) {
+            state = match self.caps_arrived.wait_timeout(state, deadline - now) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -293,7 +301,7 @@ impl HlsDashSink {
                 Ok(config) => {
                     stream.config = Some(config);
                     stream.caps = Some(caps);
-                    self.audio_caps_arrived.notify_all();
+                    self.caps_arrived.notify_all();
                     None
                 }
                 Err(text) => Some(format!("audio pad {name}: {text}")),
@@ -384,6 +392,10 @@ impl HlsDashSink {
                     .get(branch.name.as_str())
                     .is_some_and(|stream| stream.eos)
             })
+            && self
+                .rendition_pad_names()
+                .iter()
+                .all(|name| state.renditions.get(name).is_some_and(|stream| stream.eos))
     }
 }
 

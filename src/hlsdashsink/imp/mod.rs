@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The `hlsdashsink` bin: GStreamer glue around [`crate::packaging::publisher`].
 //!
-//! Locks: `settings`, `state`, `audio_branches`, `parser`. Order: settings → state →
-//! audio_branches (`all_inputs_ended` and `audio_pads_without_caps` read the branches under
-//! `state`); `parser` is taken alone. No lock is held while posting messages, pushing events
+//! Locks: `settings`, `state`, `audio_branches`, `rendition_branches`, `parser`. Order:
+//! settings → state → audio_branches → rendition_branches (`all_inputs_ended` and
+//! `pads_without_caps` read the branches under `state`); `parser` is taken alone. No lock is held while posting messages, pushing events
 //! upstream or changing the bin's children and pads (adding a child or a pad emits signals
 //! whose handlers may call back into the element: `make_audio_branch` reserves a name, then
 //! builds with no lock held).
@@ -12,10 +12,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 
 mod audio;
+mod rendition;
 mod report;
 mod settings;
 
 use audio::{AudioBranch, AudioStream, replay_queued_audio, sweep_stalled_audio};
+use rendition::{
+    RenditionBranch, RenditionStream, frame_of, replay_held_renditions, sweep_stalled_video,
+    tag_bit_rates,
+};
 use settings::{Settings, caps_frame_rate, codec_data};
 
 use crate::glue::lock;
@@ -85,6 +90,15 @@ struct State {
     caps: Option<gst::Caps>,
     /// Peak bit rate from upstream tags (maximum-bitrate, else nominal-bitrate, else bitrate).
     tag_bitrate: Option<u32>,
+    /// Average bit rate from upstream tags (nominal-bitrate).
+    tag_average: Option<u32>,
+    /// Rendition pads (`video_%u`) by name.
+    renditions: BTreeMap<String, RenditionStream>,
+    /// The rendition pads the publisher runs with, by rendition index − 1.
+    rendition_names: Vec<String>,
+    /// When the main pad's last frame arrived, for the stall detection.
+    main_last_arrival: Option<std::time::Instant>,
+    main_stall_reported: bool,
     /// The frame a keyframe request refers to: (running time, UTC) of the last frame.
     last_times: Option<(gst::ClockTime, i64)>,
     frames_without_instant: u64,
@@ -98,8 +112,9 @@ pub struct HlsDashSink {
     appsink: gst_app::AppSink,
     parser: Mutex<Option<gst::Element>>,
     audio_branches: Mutex<Vec<AudioBranch>>,
-    /// Signalled (with `state`) when an audio pad's caps arrive.
-    audio_caps_arrived: Condvar,
+    rendition_branches: Mutex<Vec<RenditionBranch>>,
+    /// Signalled (with `state`) when an audio or rendition pad's caps arrive.
+    caps_arrived: Condvar,
 }
 
 /// The running time of a sample's buffer (its PTS in the sample's segment).
@@ -109,8 +124,31 @@ fn running_time_of(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<gst:
 }
 
 impl HlsDashSink {
-    /// Creates the parser for the first caps and points the ghost pad at it.
+    /// Creates the main pad's parser for the first caps and points the ghost pad at it.
     fn ensure_parser(&self, caps: &gst::CapsRef) -> Result<(), String> {
+        // Only the main pad's caps events come here, one at a time, so nothing else can add
+        // its parser meanwhile.
+        let current = lock(&self.parser).clone();
+        if let Some(parser) =
+            self.install_parser(&self.sinkpad, &self.capsfilter, current.as_ref(), caps)?
+        {
+            *lock(&self.parser) = Some(parser);
+        }
+        Ok(())
+    }
+
+    /// The parser a video pad needs for `caps` (h264parse or h265parse, output as avc/hvc1
+    /// access units into `capsfilter`): `None` when `current` is already it, a new one added,
+    /// linked and targeted by `pad`, or an error for another codec. Built and added with no
+    /// lock held (adding a child emits signals an application may answer by calling into
+    /// this element).
+    fn install_parser(
+        &self,
+        pad: &gst::GhostPad,
+        capsfilter: &gst::Element,
+        current: Option<&gst::Element>,
+        caps: &gst::CapsRef,
+    ) -> Result<Option<gst::Element>, String> {
         let structure = caps
             .structure(0)
             .ok_or_else(|| "empty caps on the sink pad".to_owned())?;
@@ -119,13 +157,10 @@ impl HlsDashSink {
             "video/x-h265" => ("h265parse", "video/x-h265,stream-format=hvc1,alignment=au"),
             other => return Err(format!("unsupported caps {other}: give H.264 or H.265")),
         };
-        // Checked under the lock, built and added without it (adding a child emits signals an
-        // application may answer by calling into this element). Only the video pad's caps
-        // events come here, one at a time, so nothing else can add a parser meanwhile.
-        if let Some(parser) = lock(&self.parser).as_ref() {
-            let current = parser.factory().map(|f| f.name().to_string());
-            if current.as_deref() == Some(factory) {
-                return Ok(());
+        if let Some(parser) = current {
+            let name = parser.factory().map(|f| f.name().to_string());
+            if name.as_deref() == Some(factory) {
+                return Ok(None);
             }
             return Err(format!(
                 "the codec changed mid-stream (now {}); start a new stream in a new directory",
@@ -135,24 +170,22 @@ impl HlsDashSink {
         let parser = gst::ElementFactory::make(factory)
             .build()
             .map_err(|_| format!("element {factory} is missing (gstreamer1.0-plugins-bad)"))?;
-        self.capsfilter.set_property(
+        capsfilter.set_property(
             "caps",
             filter.parse::<gst::Caps>().map_err(|e| e.to_string())?,
         );
         let obj = self.obj();
         obj.add(&parser).map_err(|e| e.to_string())?;
         parser
-            .link(&self.capsfilter)
+            .link(capsfilter)
             .map_err(|e| format!("could not link {factory}: {e}"))?;
         parser.sync_state_with_parent().map_err(|e| e.to_string())?;
         let parser_sink = parser
             .static_pad("sink")
             .ok_or_else(|| format!("{factory} has no sink pad"))?;
-        self.sinkpad
-            .set_target(Some(&parser_sink))
+        pad.set_target(Some(&parser_sink))
             .map_err(|e| e.to_string())?;
-        *lock(&self.parser) = Some(parser);
-        Ok(())
+        Ok(Some(parser))
     }
 
     fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
@@ -222,14 +255,7 @@ impl HlsDashSink {
             let count = state.frames_without_instant;
             drop(state);
             if count == 1 {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    ("A frame carries no UTC instant; it is dropped"),
-                    [
-                        "no timestamp/x-unix reference timestamp meta and no dated time code meta: put timecodeparse upstream (it attaches both)"
-                    ]
-                );
+                self.warn_no_instant("sink");
             }
             return Ok(gst::FlowSuccess::Ok);
         };
@@ -259,13 +285,19 @@ impl HlsDashSink {
                 let waiting = std::time::Instant::now() < deadline
                     && state.held_video.len() < MAX_HELD_VIDEO_FRAMES
                     && !state.audio_wait_over;
-                let missing = self.audio_pads_without_caps(&state);
+                let missing = self.pads_without_caps(&state);
                 if !missing.is_empty() && waiting {
                     return self
                         .hold_for_audio_caps(state, sample, &buffer, &caps, utc_ns, &settings);
                 }
                 let inputs = audio_inputs(&mut state, &audio_pads, &settings);
-                match self.publisher_for(&settings, &state, &caps, inputs) {
+                let rendition_pads = self.rendition_pad_names();
+                let made = self
+                    .rendition_inputs(&mut state, &rendition_pads, &caps)
+                    .and_then(|renditions| {
+                        self.publisher_for(&settings, &state, &caps, inputs, renditions)
+                    });
+                match made {
                     Ok(publisher) => {
                         gst::info!(
                             CAT,
@@ -298,9 +330,9 @@ impl HlsDashSink {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Format,
-                        ("Packaging without audio pad(s) {}", missing.join(", ")),
+                        ("Packaging without pad(s) {}", missing.join(", ")),
                         [
-                            "no AAC caps arrived within {} segment durations of the first video frame; link an AAC encoder with codec_data (aacparse makes it) or release the pad",
+                            "no caps arrived within {} segment durations of the first video frame; link an AAC encoder with codec_data (aacparse makes it) to an audio pad, an H.264/H.265 encoder to a video pad, or release the pad",
                             AUDIO_CAPS_WAIT_SEGMENTS
                         ]
                     );
@@ -320,8 +352,12 @@ impl HlsDashSink {
             }
         }
         let last_times = state.last_times;
+        state.main_last_arrival = Some(std::time::Instant::now());
+        state.main_stall_reported = false;
         let off_timeline = replay_queued_audio(&mut state, &mut result);
+        replay_held_renditions(&mut state, &mut result);
         sweep_stalled_audio(&mut state, &mut result);
+        sweep_stalled_video(&mut state, &mut result);
         drop(state);
         if let Some((name, utc_ns, video_utc)) = off_timeline {
             self.warn_off_timeline(&name, utc_ns, video_utc);
@@ -365,53 +401,29 @@ impl HlsDashSink {
         state.held_keyframe_k = Some(k);
         drop(state);
         let wanted = Event::KeyframeWanted {
+            rendition: 0,
             utc_ns: grid.segment_start_ns(k),
             k,
         };
         self.handle_result(Ok(vec![wanted]), Some((running_time, utc_ns)))
     }
 
-    /// Hands one video sample to the running publisher.
+    /// Hands one video sample of the main pad to the running publisher.
     fn push_video(
         &self,
         state: &mut State,
         sample: gst::Sample,
     ) -> Result<Vec<Event>, PublishError> {
-        let Some(buffer) = sample.buffer_owned() else {
+        let Some((frame, running_time)) = frame_of(&sample) else {
             return Ok(Vec::new());
         };
-        let Some(utc_ns) = framemeta::frame_utc_ns(&buffer) else {
-            return Ok(Vec::new());
-        };
-        if let Some(running_time) = running_time_of(&sample, &buffer) {
-            state.last_times = Some((running_time, utc_ns));
+        if let Some(running_time) = running_time {
+            state.last_times = Some((running_time, frame.utc_ns));
         }
-        let decode_lead_ns = match (buffer.pts(), buffer.dts()) {
-            (Some(pts), Some(dts)) => {
-                i64::try_from(pts.nseconds()).unwrap_or(0)
-                    - i64::try_from(dts.nseconds()).unwrap_or(0)
-            }
-            _ => 0,
-        };
-        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let timecode = buffer
-            .meta::<gst_video::VideoTimeCodeMeta>()
-            .map(|m| m.tc().to_string());
-        let Ok(data) = buffer.into_mapped_buffer_readable() else {
-            return Err(PublishError::Input(
-                "a video buffer cannot be mapped".into(),
-            ));
-        };
         let Some(publisher) = state.publisher.as_mut() else {
             return Ok(Vec::new());
         };
-        publisher.push(Frame {
-            utc_ns,
-            keyframe,
-            data,
-            timecode,
-            decode_lead_ns,
-        })
+        publisher.push(frame)
     }
 
     fn on_eos(&self) {
@@ -436,7 +448,15 @@ impl HlsDashSink {
         if self.all_inputs_ended(&state) {
             drop(state);
             self.on_all_eos();
+            return;
         }
+        // Other pads go on: the manifests stop waiting for the main rendition.
+        let result = match state.publisher.as_mut() {
+            Some(publisher) => publisher.end_rendition(0),
+            None => Ok(Vec::new()),
+        };
+        drop(state);
+        let _ = self.handle_result(result, None);
     }
 
     fn on_all_eos(&self) {
@@ -479,6 +499,7 @@ impl ObjectSubclass for HlsDashSink {
     const NAME: &'static str = "GstHlsDashSink";
     type Type = super::HlsDashSink;
     type ParentType = gst::Bin;
+    type Interfaces = (gst::ChildProxy,);
 
     fn with_class(klass: &Self::Class) -> Self {
         let template = klass
@@ -520,7 +541,8 @@ impl ObjectSubclass for HlsDashSink {
             appsink,
             parser: Mutex::new(None),
             audio_branches: Mutex::new(Vec::new()),
-            audio_caps_arrived: Condvar::new(),
+            rendition_branches: Mutex::new(Vec::new()),
+            caps_arrived: Condvar::new(),
         }
     }
 }
@@ -622,6 +644,11 @@ impl ObjectImpl for HlsDashSink {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("average-bandwidth")
+                    .nick("Average bandwidth")
+                    .blurb("Average bit rate in bit/s of the sink pad's video, for HLS AVERAGE-BANDWIDTH; 0 = from upstream's nominal-bitrate tag (not written without one). Rendition pads video_%u have their own bandwidth and average-bandwidth")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("audio-bandwidth")
                     .nick("Audio bandwidth")
                     .blurb("Peak bit rate in bit/s of each audio pad's AAC (the encoder's bitrate), for the DASH @bandwidth, the esds and the HLS BANDWIDTH (video + the largest audio); the same on every redundant packager")
@@ -679,6 +706,9 @@ impl ObjectImpl for HlsDashSink {
                 settings.discontinuity_on_jump = value.get().expect("type checked upstream")
             }
             "bandwidth" => settings.bandwidth = value.get().expect("type checked upstream"),
+            "average-bandwidth" => {
+                settings.average_bandwidth = value.get().expect("type checked upstream")
+            }
             "audio-bandwidth" => {
                 settings.audio_bandwidth = value.get().expect("type checked upstream")
             }
@@ -705,6 +735,7 @@ impl ObjectImpl for HlsDashSink {
             "segment-naming" => settings.segment_naming.to_value(),
             "discontinuity-on-jump" => settings.discontinuity_on_jump.to_value(),
             "bandwidth" => settings.bandwidth.to_value(),
+            "average-bandwidth" => settings.average_bandwidth.to_value(),
             "audio-bandwidth" => settings.audio_bandwidth.to_value(),
             _ => unreachable!("no other property is installed"),
         }
@@ -742,15 +773,10 @@ impl ObjectImpl for HlsDashSink {
                 match info.event().map(|e| e.view()) {
                     Some(gst::EventView::Eos(_)) => obj.imp().on_eos(),
                     Some(gst::EventView::Tag(tag)) => {
-                        let tags = tag.tag();
-                        let rate = tags
-                            .get::<gst::tags::MaximumBitrate>()
-                            .map(|v| v.get())
-                            .or_else(|| tags.get::<gst::tags::NominalBitrate>().map(|v| v.get()))
-                            .or_else(|| tags.get::<gst::tags::Bitrate>().map(|v| v.get()));
-                        if let Some(rate) = rate.filter(|&r| r > 0) {
-                            lock(&obj.imp().state).tag_bitrate = Some(rate);
-                        }
+                        let (peak, average) = tag_bit_rates(tag.tag());
+                        let mut state = lock(&obj.imp().state);
+                        state.tag_bitrate = peak.or(state.tag_bitrate);
+                        state.tag_average = average.or(state.tag_average);
                     }
                     _ => {}
                 }
@@ -795,6 +821,14 @@ impl ElementImpl for HlsDashSink {
                     &caps,
                 )
                 .expect("valid template"),
+                gst::PadTemplate::with_gtype(
+                    "video_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                    crate::hlsdashsink::videopad::HlsDashSinkVideoPad::static_type(),
+                )
+                .expect("valid template"),
                 gst::PadTemplate::new(
                     "audio_%u",
                     gst::PadDirection::Sink,
@@ -815,6 +849,20 @@ impl ElementImpl for HlsDashSink {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
+        if templ.name_template() == "video_%u" {
+            return match self.make_rendition_branch(templ, name) {
+                Ok(pad) => Some(pad),
+                Err(text) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Pad,
+                        ("Cannot add a video pad"),
+                        ["{}", text]
+                    );
+                    None
+                }
+            };
+        }
         if templ.name_template() != "audio_%u" {
             return None;
         }
@@ -833,6 +881,9 @@ impl ElementImpl for HlsDashSink {
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
+        if self.release_rendition_pad(pad) {
+            return;
+        }
         let branch = {
             let mut branches = lock(&self.audio_branches);
             let Some(index) = branches.iter().position(|b| {
@@ -880,3 +931,26 @@ impl ElementImpl for HlsDashSink {
 }
 
 impl BinImpl for HlsDashSink {}
+
+/// The bin's children, and the rendition pads by name, so a launch line can set pad
+/// properties: `hlsdashsink name=sink sink.video_1::bandwidth=800000`.
+impl ChildProxyImpl for HlsDashSink {
+    fn child_by_name(&self, name: &str) -> Option<glib::Object> {
+        let pad = lock(&self.rendition_branches)
+            .iter()
+            .find(|b| b.name == name)
+            .and_then(|b| b.pad.clone());
+        match pad {
+            Some(pad) => Some(pad.upcast()),
+            None => self.parent_child_by_name(name),
+        }
+    }
+
+    fn child_by_index(&self, index: u32) -> Option<glib::Object> {
+        self.parent_child_by_index(index)
+    }
+
+    fn children_count(&self) -> u32 {
+        self.parent_children_count()
+    }
+}

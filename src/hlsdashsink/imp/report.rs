@@ -25,16 +25,32 @@ impl HlsDashSink {
         };
         for event in events {
             match event {
-                Event::KeyframeWanted { utc_ns, k } => {
-                    self.request_keyframe(utc_ns, k, last_times);
+                Event::KeyframeWanted {
+                    rendition: 0,
+                    utc_ns,
+                    k,
+                } => {
+                    if let Some(pad) = self.appsink.static_pad("sink") {
+                        self.request_keyframe(&pad, utc_ns, k, last_times);
+                    }
                 }
-                Event::NotKeyframe { k, utc_ns } => {
+                Event::KeyframeWanted {
+                    rendition,
+                    utc_ns,
+                    k,
+                } => self.request_rendition_keyframe(rendition, utc_ns, k),
+                Event::NotKeyframe {
+                    rendition,
+                    k,
+                    utc_ns,
+                } => {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Format,
                         (
-                            "Segment {} does not start with a keyframe; it is not published",
-                            k
+                            "Segment {} of {} does not start with a keyframe; it is not published",
+                            k,
+                            self.rendition_label(rendition)
                         ),
                         [
                             "first frame at {}: make the encoder honour force-key-unit requests (elements between it and this sink must pass them on, translating running times if they rewrite timestamps, as timecodeparse does) or set its keyframe interval to the segment's frame count, aligned to the timecode",
@@ -43,13 +59,17 @@ impl HlsDashSink {
                     );
                 }
                 Event::Backward {
+                    rendition,
                     utc_ns,
                     last_utc_ns,
                 } => {
                     gst::element_imp_warning!(
                         self,
                         gst::StreamError::Format,
-                        ("The timecode went backwards; frames are dropped until it passes the last one published"),
+                        (
+                            "The timecode of {} went backwards; frames are dropped until it passes the last one published",
+                            self.rendition_label(rendition)
+                        ),
                         [
                             "frame at {} after {}: its segment is already published (segment numbers never decrease); a repeated frame, or a timecode set back upstream",
                             format_rfc3339_nanos(utc_ns),
@@ -58,6 +78,7 @@ impl HlsDashSink {
                     );
                 }
                 Event::CutShort {
+                    rendition,
                     k,
                     frames,
                     next_utc_ns,
@@ -67,7 +88,8 @@ impl HlsDashSink {
                         self,
                         gst::StreamError::Format,
                         (
-                            "The timecode jumped forward: segment {} ends after {} frames",
+                            "The timecode of {} jumped forward: segment {} ends after {} frames",
+                            self.rendition_label(rendition),
                             k,
                             frames
                         ),
@@ -145,7 +167,23 @@ impl HlsDashSink {
     /// Asks upstream for a keyframe at the running time of UTC instant `utc_ns` (the next
     /// segment boundary): running time moves with the UTC instant (a live or timecode
     /// timeline), from the last frame's pair.
-    fn request_keyframe(&self, utc_ns: i64, k: i64, last_times: Option<(gst::ClockTime, i64)>) {
+    /// The pad a rendition comes from, for messages: `sink` for the main one.
+    fn rendition_label(&self, rendition: usize) -> String {
+        rendition
+            .checked_sub(1)
+            .and_then(|i| lock(&self.state).rendition_names.get(i).cloned())
+            .unwrap_or_else(|| "sink".to_owned())
+    }
+
+    /// `pad` is the appsink's sink pad of the rendition (the request travels upstream to
+    /// its encoder).
+    pub(super) fn request_keyframe(
+        &self,
+        pad: &gst::Pad,
+        utc_ns: i64,
+        k: i64,
+        last_times: Option<(gst::ClockTime, i64)>,
+    ) {
         let Some((running_time, frame_utc)) = last_times else {
             return;
         };
@@ -158,15 +196,14 @@ impl HlsDashSink {
         gst::debug!(
             CAT,
             imp = self,
-            "asking for a keyframe at {at} (segment {k})"
+            "asking {} for a keyframe at {at} (segment {k})",
+            pad.name()
         );
         let event = gst_video::UpstreamForceKeyUnitEvent::builder()
             .running_time(at)
             .all_headers(true)
             .build();
-        if let Some(pad) = self.appsink.static_pad("sink") {
-            pad.push_event(event);
-        }
+        pad.push_event(event);
     }
 
     fn post(&self, structure: gst::Structure) {

@@ -9,7 +9,8 @@ use crate::packaging::fmp4::{VideoCodec, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::packaging::hls::PlaylistType;
 use crate::packaging::publisher::{
-    AudioInput, PublishOptions, Publisher, PublisherConfig, SegmentFormat, check_directory,
+    AudioInput, PublishOptions, Publisher, PublisherConfig, RenditionInput, SegmentFormat,
+    check_directory,
 };
 use crate::timecode::FrameRate;
 
@@ -31,6 +32,7 @@ pub(super) struct Settings {
     pub(super) storage_manifest: bool,
     pub(super) segment_timeline: bool,
     pub(super) bandwidth: u32,
+    pub(super) average_bandwidth: u32,
     pub(super) audio_bandwidth: u32,
     pub(super) segment_naming: HlsDashSinkSegmentNaming,
     pub(super) discontinuity_on_jump: bool,
@@ -53,6 +55,7 @@ impl Default for Settings {
             storage_manifest: false,
             segment_timeline: false,
             bandwidth: 0,
+            average_bandwidth: 0,
             audio_bandwidth: DEFAULT_AUDIO_BANDWIDTH,
             segment_naming: HlsDashSinkSegmentNaming::Number,
             discontinuity_on_jump: false,
@@ -126,63 +129,85 @@ pub(super) fn caps_frame_rate(caps: &gst::CapsRef) -> Option<FrameRate> {
     )
 }
 
+/// The video track H.264/H.265 caps describe (codec, `codec_data`, size), and their frame
+/// rate.
+pub(super) fn video_track_of(caps: &gst::CapsRef) -> Result<(VideoTrack, FrameRate), String> {
+    let structure = caps.structure(0).ok_or("caps without a structure")?;
+    let codec = match structure.name().as_str() {
+        "video/x-h264" => VideoCodec::H264,
+        "video/x-h265" => VideoCodec::H265,
+        other => return Err(format!("unsupported caps {other}")),
+    };
+    let rate = caps_frame_rate(caps).ok_or_else(|| {
+        "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame rate; set \
+         framerate in the caps upstream"
+            .to_owned()
+    })?;
+    let dimension = |name: &str| {
+        structure
+            .get::<i32>(name)
+            .ok()
+            .and_then(|v| u16::try_from(v).ok())
+            .ok_or_else(|| format!("the caps carry no usable {name}"))
+    };
+    let codec_data = structure
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| "the caps carry no codec_data (avcC/hvcC)".to_owned())?;
+    let codec_config = codec_data
+        .map_readable()
+        .map_err(|_| "codec_data is not readable".to_owned())?
+        .to_vec();
+    let track = VideoTrack {
+        codec,
+        codec_config,
+        width: dimension("width")?,
+        height: dimension("height")?,
+        timescale: 0,
+    };
+    Ok((track, rate))
+}
+
+/// A bit rate: the one configured, else upstream's tag; the error says what to set.
+pub(super) fn peak_bit_rate(
+    configured: u32,
+    tagged: Option<u32>,
+    what: &str,
+) -> Result<u32, String> {
+    if configured > 0 {
+        return Ok(configured);
+    }
+    tagged.ok_or(format!(
+        "{what} is 0 and upstream sent no bitrate tag (maximum-bitrate, nominal-bitrate or \
+         bitrate): set it to the stream's peak bit rate in bit/s, the same on every redundant \
+         packager"
+    ))
+}
+
 impl HlsDashSink {
-    /// Makes the publisher for `caps` (first sample, or new caps with the same track).
+    /// Makes the publisher for `caps` (the main track's first sample), with the audio tracks
+    /// and further renditions whose caps arrived.
     pub(super) fn publisher_for(
         &self,
         settings: &Settings,
         state: &State,
         caps: &gst::CapsRef,
         audio: Vec<AudioInput>,
+        renditions: Vec<RenditionInput>,
     ) -> Result<Publisher<gst::MappedBuffer<gst::buffer::Readable>>, String> {
-        let structure = caps.structure(0).ok_or("caps without a structure")?;
-        let codec = match structure.name().as_str() {
-            "video/x-h264" => VideoCodec::H264,
-            "video/x-h265" => VideoCodec::H265,
-            other => return Err(format!("unsupported caps {other}")),
-        };
-        let rate = caps_frame_rate(caps).ok_or_else(|| {
-            "the caps carry no frame rate (or 0/1): the epoch grid needs a fixed frame \
-                 rate; set framerate in the caps upstream"
-                .to_owned()
-        })?;
-        let dimension = |name: &str| {
-            structure
-                .get::<i32>(name)
-                .ok()
-                .and_then(|v| u16::try_from(v).ok())
-                .ok_or_else(|| format!("the caps carry no usable {name}"))
-        };
-        let codec_data = structure
-            .get::<gst::Buffer>("codec_data")
-            .map_err(|_| "the caps carry no codec_data (avcC/hvcC)".to_owned())?;
-        let codec_config = codec_data
-            .map_readable()
-            .map_err(|_| "codec_data is not readable".to_owned())?
-            .to_vec();
+        let (track, rate) = video_track_of(caps)?;
         let location = settings
             .location
             .as_ref()
             .ok_or("location is not set: give the output directory")?;
-        let bandwidth = if settings.bandwidth > 0 {
-            settings.bandwidth
-        } else {
-            state.tag_bitrate.ok_or(
-                "bandwidth is 0 and upstream sent no bitrate tag (maximum-bitrate, \
-                 nominal-bitrate or bitrate): set bandwidth to the stream's peak bit rate in \
-                 bit/s, the same on every redundant packager",
-            )?
+        let bandwidth = peak_bit_rate(settings.bandwidth, state.tag_bitrate, "bandwidth")?;
+        let average_bandwidth = match settings.average_bandwidth {
+            0 => state.tag_average,
+            configured => Some(configured),
         };
         let config = PublisherConfig {
             dir: PathBuf::from(location),
             grid: settings.grid(rate)?,
-            track: VideoTrack {
-                codec,
-                codec_config,
-                width: dimension("width")?,
-                height: dimension("height")?,
-                timescale: 0,
-            },
+            track,
             playlist_type: settings.playlist_type(),
             window: settings.playlist_length,
             max_files: settings.max_files,
@@ -195,6 +220,8 @@ impl HlsDashSink {
             },
             segment_timeline: settings.segment_timeline,
             bandwidth,
+            average_bandwidth,
+            renditions,
             format: settings.format(),
             audio,
             name_by_time: settings.segment_naming == HlsDashSinkSegmentNaming::Time,

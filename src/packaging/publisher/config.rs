@@ -88,6 +88,13 @@ pub struct PublisherConfig {
     pub segment_timeline: bool,
     /// Peak bit rate for BANDWIDTH / @bandwidth; must be the same on every packager.
     pub bandwidth: u32,
+    /// Average bit rate for AVERAGE-BANDWIDTH (not written when `None`).
+    pub average_bandwidth: Option<u32>,
+    /// Further video renditions of the same frames (an ABR ladder; [`PublisherConfig::track`]
+    /// is rendition 0): each its own encode, cut on the same grid, with its own files and
+    /// media playlist `<id>.m3u8`, a variant of the multivariant playlist and a
+    /// Representation of the MPD's video AdaptationSet.
+    pub renditions: Vec<RenditionInput>,
     pub format: SegmentFormat,
     /// AAC tracks (CMAF only): each an HLS audio rendition and a DASH audio representation.
     pub audio: Vec<AudioInput>,
@@ -193,13 +200,66 @@ impl PublisherConfig {
     /// Every rule: the options', and those that need the stream.
     pub fn validate(&self) -> Result<(), PublishError> {
         self.options().check()?;
-        if self.bandwidth == 0 {
-            return Err(PublishError::Config(
-                "bandwidth is 0: set the stream's peak bit rate".into(),
-            ));
+        let config = |text: String| Err(PublishError::Config(text));
+        let mut ids = vec![VIDEO_REPRESENTATION];
+        for rendition in &self.renditions {
+            if ids.contains(&rendition.id.as_str())
+                || self.audio.iter().any(|a| a.id == rendition.id)
+            {
+                return config(format!(
+                    "two tracks are named '{}': every rendition and audio track needs its own \
+                     representation id",
+                    rendition.id
+                ));
+            }
+            ids.push(&rendition.id);
+            if self.dash && rendition.track.codec != self.track.codec {
+                return config(format!(
+                    "rendition '{}' is {:?} but the main video is {:?}: the renditions of one \
+                     DASH AdaptationSet share a codec (ISO/IEC 23009-1 bitstream switching); \
+                     encode them alike, or dash=false",
+                    rendition.id, rendition.track.codec, self.track.codec
+                ));
+            }
+        }
+        for (id, bandwidth) in std::iter::once((VIDEO_REPRESENTATION, self.bandwidth))
+            .chain(self.renditions.iter().map(|r| (r.id.as_str(), r.bandwidth)))
+        {
+            if bandwidth == 0 {
+                return config(format!(
+                    "the bandwidth of '{id}' is 0: set the stream's peak bit rate"
+                ));
+            }
         }
         Ok(())
     }
+
+    /// Rendition 0, the main track, as a rendition.
+    pub fn main_rendition(&self) -> RenditionInput {
+        RenditionInput {
+            id: VIDEO_REPRESENTATION.to_owned(),
+            track: self.track.clone(),
+            bandwidth: self.bandwidth,
+            average_bandwidth: self.average_bandwidth,
+        }
+    }
+}
+
+/// One video rendition beside the main track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionInput {
+    /// Representation id: file names `<id>_init.mp4`, `<id>_<k>.m4s`, playlist `<id>.m3u8`.
+    pub id: String,
+    pub track: VideoTrack,
+    /// Peak bit rate (BANDWIDTH, @bandwidth).
+    pub bandwidth: u32,
+    /// Average bit rate (AVERAGE-BANDWIDTH), when known.
+    pub average_bandwidth: Option<u32>,
+}
+
+/// The HLS media playlist of a video rendition or an audio track.
+pub fn playlist_name(id: &str) -> String {
+    format!("{id}.m3u8")
 }
 
 /// One AAC track to package beside the video.

@@ -29,7 +29,8 @@ pub struct Frame<D> {
 /// A written segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedSegment {
-    /// The track: [`VIDEO_REPRESENTATION`] or an audio input's id.
+    /// The track: a video rendition's id ([`super::VIDEO_REPRESENTATION`] for the main one)
+    /// or an audio input's id.
     pub representation: String,
     pub name: String,
     pub k: i64,
@@ -46,18 +47,33 @@ pub struct PublishedSegment {
 /// What happened while handling a frame or the end of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Upstream should start a keyframe at this instant (the next segment boundary).
-    KeyframeWanted { utc_ns: i64, k: i64 },
-    /// A segment's first frame was not a keyframe: the segment is not written.
-    NotKeyframe { k: i64, utc_ns: i64 },
+    /// Video rendition `rendition`'s encoder should start a keyframe at this instant (the
+    /// next segment boundary).
+    KeyframeWanted {
+        rendition: usize,
+        utc_ns: i64,
+        k: i64,
+    },
+    /// A segment's first frame was not a keyframe: rendition `rendition` does not write the
+    /// segment (a gap in that rendition only).
+    NotKeyframe {
+        rendition: usize,
+        k: i64,
+        utc_ns: i64,
+    },
     /// A frame at or before the previous one (a backward timecode jump, or a repeated frame)
     /// was dropped. Reported for the first frame of a run of dropped frames only: a timecode
     /// set back by an hour drops an hour of frames, and one report says it.
-    Backward { utc_ns: i64, last_utc_ns: i64 },
+    Backward {
+        rendition: usize,
+        utc_ns: i64,
+        last_utc_ns: i64,
+    },
     /// Segment k was closed after `frames` of its frames because a frame of a later segment
     /// came (at `next_utc_ns`) before its last ones: a forward timecode jump, or lost frames.
     /// `discontinuity`: the next segment written starts a new discontinuity domain.
     CutShort {
+        rendition: usize,
         k: i64,
         frames: u32,
         next_utc_ns: i64,

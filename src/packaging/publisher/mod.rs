@@ -46,6 +46,8 @@ mod audio;
 mod config;
 mod events;
 mod files;
+#[cfg(test)]
+mod ladder_tests;
 mod manifests;
 #[cfg(test)]
 mod tests;
@@ -58,52 +60,35 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use super::dash::{AudioRepresentation, DashConfig, VideoRepresentation};
-use super::fmp4::{self};
+use super::grid::Grid;
 use super::hls::{HlsConfig, HlsWindow, PlaylistType, ResumePoint, facts_from_playlist};
 use super::output::{Destination, LocalDirectory, NameTemplate};
-use super::{ExactSeconds, SegmentFact, segment_name, ts};
+use super::{ExactSeconds, SegmentFact, segment_name};
 use audio::AudioOutput;
 use files::TrackFiles;
-use video::OpenSegment;
+use video::VideoOutput;
 
 /// Cuts, writes and lists; see the module documentation.
 pub struct Publisher<D> {
     config: PublisherConfig,
     /// Where every file goes.
     destination: Box<dyn Destination>,
-    /// The video track's media segment names, parsed once.
-    template: NameTemplate,
     /// What opening the directory had to report (a rebuilt storage index), delivered with
     /// the first call that returns events.
     startup_events: Vec<Event>,
-    ticks_per_frame: u64,
-    codec_string: String,
-    hls: Option<HlsWindow>,
+    /// The video renditions; 0 is the main track ([`PublisherConfig::track`]).
+    video: Vec<VideoOutput<D>>,
     dash: Option<DashConfig>,
     /// Facts the MPD can list (the window for live, all for event/vod).
     dash_facts: VecDeque<SegmentFact>,
-    video_files: TrackFiles,
     audio: Vec<AudioOutput<D>>,
-    /// Video segments written but not yet listed: the manifests wait for the audio of k.
-    pending: VecDeque<SegmentFact>,
-    open: Option<OpenSegment<D>>,
-    /// The segment being skipped (joined mid-segment, or not starting on a keyframe).
-    skipping: Option<i64>,
-    last_index: Option<(i64, i64)>,
-    last_published_k: Option<i64>,
-    /// A jump cut the last written segment short: the next one written starts a new
-    /// discontinuity domain (with [`PublisherConfig::discontinuity_on_jump`]).
-    discontinuity_pending: bool,
-    /// Frames are being dropped as backward (reported once per run).
-    dropping_backward: bool,
-    keyframe_requested_k: Option<i64>,
-    /// The audio tracks the multivariant playlist last written names (`None`: not written).
-    /// A track is named once its own playlist exists, so the multivariant playlist never
-    /// points at a file that is not there; it is rewritten when another track's appears.
-    multivariant_audio: Option<Vec<String>>,
-    init_written: bool,
-    /// The record's parameter sets, put in front of every TS keyframe.
-    parameter_sets: Option<ts::ParameterSets>,
+    /// The last k the manifests list.
+    last_listed_k: Option<i64>,
+    /// The renditions and audio tracks the multivariant playlist last written names (`None`:
+    /// not written). A track is named once its own playlist exists, so the multivariant
+    /// playlist never points at a file that is not there; it is rewritten when another
+    /// track's appears.
+    multivariant_names: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl<D: AsRef<[u8]>> Publisher<D> {
@@ -111,36 +96,32 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     pub fn new(mut config: PublisherConfig) -> Result<Publisher<D>, PublishError> {
         let grid = config.grid;
         config.track.timescale = grid.default_timescale();
-        let ticks_per_frame = grid
-            .ticks_per_frame(config.track.timescale)
-            .ok_or_else(|| {
-                PublishError::Config(format!(
-                    "no whole number of ticks per frame at {} fps",
-                    grid.rate()
-                ))
-            })?;
+        for rendition in &mut config.renditions {
+            rendition.track.timescale = grid.default_timescale();
+        }
         config.validate()?;
-        let parameter_sets = match config.format {
-            SegmentFormat::Cmaf => None,
-            SegmentFormat::Ts => Some(
-                ts::ParameterSets::from_record(config.track.codec, &config.track.codec_config)
-                    .map_err(|e| PublishError::Input(e.to_string()))?,
-            ),
-        };
-        let codec_string = fmp4::rfc6381_codec(config.track.codec, &config.track.codec_config)
-            .map_err(|e| PublishError::Input(e.to_string()))?;
         // A restarted packager continues after what it published before, listing those
         // segments again (still on disk) so its manifests match its peer's at once.
-        let previous = read_previous(&config, MEDIA_PLAYLIST);
-        let hls = if config.hls {
-            Some(video_hls_window(&config, previous.as_ref())?)
-        } else {
-            None
-        };
+        let mut video = Vec::with_capacity(1 + config.renditions.len());
+        let mut startup_events = Vec::new();
+        let mut restored = Vec::new();
+        let inputs: Vec<RenditionInput> = std::iter::once(config.main_rendition())
+            .chain(config.renditions.iter().cloned())
+            .collect();
+        for (index, input) in inputs.into_iter().enumerate() {
+            let previous = read_previous(&config, &playlist_name(&input.id));
+            let mut output = VideoOutput::new(index, input, &config, previous.as_ref())?;
+            let facts = previous.map(|(_, facts)| facts).unwrap_or_default();
+            startup_events.extend(restore_video_index(&mut output, &config, &facts));
+            if index == 0 {
+                restored = facts;
+            }
+            video.push(output);
+        }
         let dash = if config.dash {
-            let mut dash = dash_config(&config, &codec_string)?;
+            let mut dash = dash_config(&config, &video)?;
             // Periods begun after holes that have left the window keep their ids.
-            if previous.is_some()
+            if !restored.is_empty()
                 && let Ok(text) = std::fs::read_to_string(config.dir.join(MPD))
             {
                 dash.remember_periods_of(&text);
@@ -149,44 +130,13 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         } else {
             None
         };
-        let mut video_files = TrackFiles::new(VIDEO_REPRESENTATION, grid, config.storage_index);
         let mut audio = Vec::with_capacity(config.audio.len());
         for input in &config.audio {
-            let previous = read_previous(&config, &format!("{}.m3u8", input.id));
+            let previous = read_previous(&config, &playlist_name(&input.id));
             audio.push(AudioOutput::new(input.clone(), &config, previous)?);
         }
-        let (last_published_k, restored) = match previous {
-            Some((point, facts)) => (Some(point.last_k), facts),
-            None => (None, Vec::new()),
-        };
-        let template = NameTemplate::new(config.segment_template())?;
-        for fact in &restored {
-            video_files.written.push_back((
-                fact.k,
-                segment_name(
-                    &template,
-                    VIDEO_REPRESENTATION,
-                    &grid,
-                    config.track.timescale,
-                    fact.k,
-                )?,
-            ));
-        }
-        let rate = grid.rate();
-        let rebuilt = |fact: &SegmentFact| {
-            let last = ExactSeconds::of_frames(u64::from(fact.frames.saturating_sub(1)), rate);
-            let last_ns = i64::try_from(last.floor_nanos()).unwrap_or(i64::MAX);
-            (
-                fact.frames,
-                None,
-                fact.first_frame_utc_ns.saturating_add(last_ns),
-            )
-        };
-        let mut startup_events: Vec<Event> = video_files
-            .restore_index(&config.dir, &restored, rebuilt, |_| None)
-            .into_iter()
-            .collect();
         startup_events.extend(audio.iter_mut().filter_map(|a| a.restore_event.take()));
+        let last_listed_k = restored.last().map(|f| f.k);
         let mut dash_facts: VecDeque<SegmentFact> = restored.into_iter().collect();
         if let PlaylistType::Live { window } = config.playlist_type {
             while dash_facts.len() > window as usize {
@@ -196,175 +146,73 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         Ok(Publisher {
             destination: Box::new(LocalDirectory::new(config.dir.clone())),
             config,
-            template,
-            ticks_per_frame,
-            codec_string,
-            hls,
+            video,
             dash,
             dash_facts,
-            video_files,
             audio,
             startup_events,
-            pending: VecDeque::new(),
-            open: None,
-            skipping: None,
-            last_index: None,
-            last_published_k,
-            discontinuity_pending: false,
-            dropping_backward: false,
-            keyframe_requested_k: None,
-            multivariant_audio: None,
-            init_written: false,
-            parameter_sets,
+            last_listed_k,
+            multivariant_names: None,
         })
     }
 
-    /// The RFC 6381 codec string of the track.
+    /// The RFC 6381 codec string of the main track.
     pub fn codec_string(&self) -> &str {
-        &self.codec_string
+        &self.video[0].codec_string
     }
 
     pub fn config(&self) -> &PublisherConfig {
         &self.config
     }
 
-    /// The name of segment k's file.
+    /// The name of the main track's segment k.
     pub fn segment_name(&self, k: i64) -> Result<String, PublishError> {
-        Ok(segment_name(
-            &self.template,
-            VIDEO_REPRESENTATION,
-            &self.config.grid,
-            self.config.track.timescale,
-            k,
-        )?)
+        self.video[0].segment_name(&self.config.grid, k)
     }
 
-    fn init_name() -> String {
-        format!("{VIDEO_REPRESENTATION}_init.mp4")
-    }
-
-    /// Handles one frame (decode order).
+    /// Handles one frame of the main track (decode order).
     pub fn push(&mut self, frame: Frame<D>) -> Result<Vec<Event>, PublishError> {
+        self.push_rendition(0, frame)
+    }
+
+    /// Handles one frame (decode order) of video rendition `rendition` (0: the main track,
+    /// then [`PublisherConfig::renditions`] in order).
+    pub fn push_rendition(
+        &mut self,
+        rendition: usize,
+        frame: Frame<D>,
+    ) -> Result<Vec<Event>, PublishError> {
         let mut events = std::mem::take(&mut self.startup_events);
-        if !self.init_written && self.config.format == SegmentFormat::Cmaf {
-            let init = fmp4::init_segment(&self.config.track)
-                .map_err(|e| PublishError::Input(e.to_string()))?;
-            self.destination.write(&Self::init_name(), &init)?;
-            self.init_written = true;
+        let video = self.video.get_mut(rendition).ok_or_else(|| {
+            PublishError::Config(format!("there is no video rendition {rendition}"))
+        })?;
+        video.push(frame, &self.config, &mut *self.destination, &mut events)?;
+        self.flush(&mut events)?;
+        self.delete_old(&mut events)?;
+        Ok(events)
+    }
+
+    /// Video rendition `rendition` stalled (the glue saw no frame from it for a while): the
+    /// manifests stop waiting for it, and list its missing segments as gaps, until it sends
+    /// again.
+    pub fn rendition_stalled(&mut self, rendition: usize) -> Result<Vec<Event>, PublishError> {
+        let mut events = std::mem::take(&mut self.startup_events);
+        if let Some(video) = self.video.get_mut(rendition) {
+            video.stalled = true;
         }
-        let grid = self.config.grid;
-        let n = grid.epoch_frame_index(frame.utc_ns);
-        let k = grid.segment_of_frame(n);
-        if let Some((last_n, last_utc)) = self.last_index
-            && n <= last_n
-            && self.open.as_ref().is_none_or(|open| open.k != k)
-        {
-            // Within an open segment, B-frames come back in presentation time; anything
-            // else at or before the last frame is a backward jump.
-            if !std::mem::replace(&mut self.dropping_backward, true) {
-                events.push(Event::Backward {
-                    utc_ns: frame.utc_ns,
-                    last_utc_ns: last_utc,
-                });
-            }
-            return Ok(events);
+        self.flush(&mut events)?;
+        Ok(events)
+    }
+
+    /// Video rendition `rendition` ended (EOS or its pad went away): its open segment is
+    /// written (short) and the manifests no longer wait for it.
+    pub fn end_rendition(&mut self, rendition: usize) -> Result<Vec<Event>, PublishError> {
+        let mut events = std::mem::take(&mut self.startup_events);
+        if let Some(video) = self.video.get_mut(rendition) {
+            video.end(&self.config, &mut *self.destination, &mut events)?;
         }
-        if self.last_index.is_none_or(|(last_n, _)| n > last_n) {
-            self.last_index = Some((n, frame.utc_ns));
-            self.dropping_backward = false;
-        }
-        if let Some(open) = &self.open
-            && open.k != k
-        {
-            // A frame of a later segment closes an incomplete one early. When the frames at its
-            // end never came (a forward timecode jump, or frames lost), its EXTINF no longer
-            // leads to the next segment's instant: the playlist's timestamp sequence jumps.
-            let cut_short = !grid.is_last_frame_of_segment(open.last.1);
-            let short_k = open.k;
-            let frames = self.close(&mut events)?;
-            if cut_short && let Some(frames) = frames {
-                let discontinuity = self.config.discontinuity_on_jump;
-                self.discontinuity_pending |= discontinuity;
-                events.push(Event::CutShort {
-                    k: short_k,
-                    frames,
-                    next_utc_ns: frame.utc_ns,
-                    discontinuity,
-                });
-            }
-        }
-        if self.skipping.is_some_and(|skipped| skipped != k) {
-            self.skipping = None;
-        }
-        if self.last_published_k.is_some_and(|last| k <= last) {
-            // Already published (a restart inside a published segment).
-            return Ok(events);
-        }
-        if self.dash.is_some() && u32::try_from(k).is_err() {
-            return Err(PublishError::Config(format!(
-                "segment number {k} does not fit the MPD's 32-bit $Number$ (ISO/IEC \
-                 23009-1): segments of {} s are too short to number from the Unix epoch; use \
-                 segments of 0.5 s or longer, or dash=false",
-                grid.segment_duration()
-            )));
-        }
-        if self.open.is_none() && self.skipping.is_none() {
-            if !grid.is_first_frame_of_segment(frame.utc_ns) {
-                // Joined inside segment k: skip it; ask for a keyframe at the next boundary.
-                self.skipping = Some(k);
-            } else if !frame.keyframe {
-                events.push(Event::NotKeyframe {
-                    k,
-                    utc_ns: frame.utc_ns,
-                });
-                self.skipping = Some(k);
-            } else {
-                self.open = Some(OpenSegment {
-                    k,
-                    frames: Vec::with_capacity(grid.frames_per_segment() as usize),
-                    seen: vec![false; grid.frames_per_segment() as usize],
-                    first: (n, frame.utc_ns, frame.timecode.clone()),
-                    last: (n, frame.utc_ns, frame.timecode.clone()),
-                });
-            }
-            if self
-                .keyframe_requested_k
-                .is_none_or(|requested| requested <= k)
-            {
-                let next = k.saturating_add(1);
-                self.keyframe_requested_k = Some(next);
-                events.push(Event::KeyframeWanted {
-                    utc_ns: grid.segment_start_ns(next),
-                    k: next,
-                });
-            }
-        }
-        let Some(open) = &mut self.open else {
-            return Ok(events);
-        };
-        let position = grid.position_in_segment(frame.utc_ns) as usize;
-        if open.seen.get(position).copied().unwrap_or(true) {
-            if !std::mem::replace(&mut self.dropping_backward, true) {
-                events.push(Event::Backward {
-                    utc_ns: frame.utc_ns,
-                    last_utc_ns: self.last_index.map_or(frame.utc_ns, |(_, utc)| utc),
-                });
-            }
-            return Ok(events);
-        }
-        self.dropping_backward = false;
-        open.seen[position] = true;
-        if n < open.first.0 {
-            open.first = (n, frame.utc_ns, frame.timecode.clone());
-        }
-        if n > open.last.0 {
-            open.last = (n, frame.utc_ns, frame.timecode.clone());
-        }
-        let lead = grid.rate().ns_to_frames(frame.decode_lead_ns);
-        open.frames.push((n, lead, frame.keyframe, frame.data));
-        if open.frames.len() >= grid.frames_per_segment() as usize {
-            self.close(&mut events)?;
-        }
+        self.flush(&mut events)?;
+        self.delete_old(&mut events)?;
         Ok(events)
     }
 
@@ -415,25 +263,29 @@ impl<D: AsRef<[u8]>> Publisher<D> {
     /// (EXT-X-ENDLIST, a static MPD).
     pub fn finish(&mut self) -> Result<Vec<Event>, PublishError> {
         let mut events = std::mem::take(&mut self.startup_events);
-        if self.open.is_some() {
-            self.close(&mut events)?;
+        for video in &mut self.video {
+            video.end(&self.config, &mut *self.destination, &mut events)?;
         }
         for audio in &mut self.audio {
             audio.close(&mut *self.destination, &mut events)?;
             audio.ended = true;
         }
         self.flush(&mut events)?;
-        if let Some(hls) = &mut self.hls {
+        self.delete_old(&mut events)?;
+        for hls in self
+            .video
+            .iter_mut()
+            .filter_map(|v| v.hls.as_mut())
+            .chain(self.audio.iter_mut().filter_map(|a| a.hls.as_mut()))
+        {
             hls.end();
         }
-        for audio in &mut self.audio {
-            if let Some(hls) = &mut audio.hls {
-                hls.end();
-            }
-        }
-        if let Some(k) = self.last_published_k
+        if let Some(k) = self.last_listed_k
             && (!self.dash_facts.is_empty()
-                || self.hls.as_ref().is_some_and(|h| h.last_k().is_some()))
+                || self
+                    .video
+                    .iter()
+                    .any(|v| v.hls.as_ref().is_some_and(|h| h.last_k().is_some())))
         {
             let names = self.write_manifests(k, true)?;
             events.push(Event::Manifests { k, names });
@@ -441,22 +293,47 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         Ok(events)
     }
 
-    /// Lists the written video segments whose audio is settled — every audio track finished
-    /// k (written or passed it), ended, or is stalled ([`Publisher::audio_stalled`]) — and
-    /// rewrites the manifests once for the last of them. An audio playlist lists k exactly
-    /// when the video does and the audio segment k was written, with the video's facts (PDT,
-    /// duration), so it is a function of the same facts on every packager.
+    /// The next segment every rendition and audio track has finished: the lowest k a
+    /// rendition wrote and has not listed, once no rendition (ended or stalled ones aside)
+    /// can still write it and every audio track finished it (written or passed it), ended,
+    /// or is stalled ([`Publisher::audio_stalled`]).
+    fn next_listable(&self) -> Option<i64> {
+        let k = self
+            .video
+            .iter()
+            .filter_map(|v| v.written.keys().next().copied())
+            .min()?;
+        let settled = |ended: bool, stalled: bool, done: Option<i64>| {
+            ended || stalled || done.is_some_and(|done| done >= k)
+        };
+        let video_settled = self
+            .video
+            .iter()
+            .all(|v| settled(v.ended, v.stalled, v.done_through));
+        let audio_settled = self
+            .audio
+            .iter()
+            .all(|a| settled(a.ended, a.stalled, a.done_through));
+        (video_settled && audio_settled).then_some(k)
+    }
+
+    /// Lists the written segments every track has settled ([`Publisher::next_listable`]),
+    /// and rewrites the manifests once for the last of them. A rendition lists k when it
+    /// wrote k (else its playlist shows a gap there); an audio playlist lists k exactly when
+    /// the video does and the audio segment k was written, with the video's facts (PDT,
+    /// duration), so every playlist is a function of the same facts on every packager. The
+    /// MPD's timeline takes the first rendition's fact that has k.
     fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), PublishError> {
         let mut listed = None;
-        while let Some(fact) = self.pending.front().copied() {
-            let waiting = self
-                .audio
-                .iter()
-                .any(|a| !a.ended && !a.stalled && a.done_through.is_none_or(|done| done < fact.k));
-            if waiting {
+        while let Some(k) = self.next_listable() {
+            let facts: Vec<Option<SegmentFact>> = self
+                .video
+                .iter_mut()
+                .map(|v| v.written.remove(&k))
+                .collect();
+            let Some(fact) = facts.iter().flatten().next().copied() else {
                 break;
-            }
-            self.pending.pop_front();
+            };
             for audio in &mut self.audio {
                 // Audio of a k the video does not list is never listed.
                 while audio.published.first().is_some_and(|&k| k < fact.k) {
@@ -479,9 +356,11 @@ impl<D: AsRef<[u8]>> Publisher<D> {
                     });
                 }
             }
-            if let Some(hls) = &mut self.hls {
-                hls.add(fact)
-                    .map_err(|e| PublishError::Input(e.to_string()))?;
+            for (video, own) in self.video.iter_mut().zip(facts) {
+                if let (Some(hls), Some(own)) = (&mut video.hls, own) {
+                    hls.add(own)
+                        .map_err(|e| PublishError::Input(e.to_string()))?;
+                }
             }
             let previous = self.dash_facts.back().map(|f| f.k);
             self.dash_facts.push_back(fact);
@@ -493,7 +372,8 @@ impl<D: AsRef<[u8]>> Publisher<D> {
             if let (Some(dash), Some(front)) = (&mut self.dash, self.dash_facts.front()) {
                 dash.note_listed(previous, fact.k, front.k);
             }
-            listed = Some(fact.k);
+            listed = Some(k);
+            self.last_listed_k = Some(k);
         }
         if let Some(k) = listed
             && self.config.playlist_type != PlaylistType::Vod
@@ -510,39 +390,62 @@ impl<D: AsRef<[u8]>> Publisher<D> {
         }
         let max = self.config.max_files as usize;
         let out = &mut *self.destination;
-        self.video_files.delete_old(out, max, events)?;
-        for audio in &mut self.audio {
-            audio.files.delete_old(out, max, events)?;
+        for files in self
+            .video
+            .iter_mut()
+            .map(|v| &mut v.files)
+            .chain(self.audio.iter_mut().map(|a| &mut a.files))
+        {
+            files.delete_old(out, max, events)?;
         }
         Ok(())
     }
 }
 
-/// The video's HLS window, new or continuing a previous run's playlist.
-fn video_hls_window(
+/// After a restart: a rendition's storage index entries for the segments its playlist
+/// listed (`facts`), or the index rebuilt from the files (reported).
+fn restore_video_index<D: AsRef<[u8]>>(
+    video: &mut VideoOutput<D>,
     config: &PublisherConfig,
-    previous: Option<&(ResumePoint, Vec<SegmentFact>)>,
-) -> Result<HlsWindow, PublishError> {
-    let mut hls_config = HlsConfig::cmaf(config.grid, config.playlist_type, VIDEO_REPRESENTATION)?;
-    hls_config.segment_template = NameTemplate::new(config.segment_template())?;
-    if config.format == SegmentFormat::Ts {
-        hls_config.init_template = None;
+    facts: &[SegmentFact],
+) -> Option<Event> {
+    let rate = config.grid.rate();
+    let rebuilt = |fact: &SegmentFact| {
+        let last = ExactSeconds::of_frames(u64::from(fact.frames.saturating_sub(1)), rate);
+        let last_ns = i64::try_from(last.floor_nanos()).unwrap_or(i64::MAX);
+        (
+            fact.frames,
+            None,
+            fact.first_frame_utc_ns.saturating_add(last_ns),
+        )
+    };
+    if facts.is_empty() {
+        return None;
     }
-    window(hls_config, previous, &config.dir.join(MEDIA_PLAYLIST))
+    video
+        .files
+        .restore_index(&config.dir, facts, rebuilt, |_| None)
 }
 
-/// The MPD's configuration: one video representation and the audio ones, checked.
-fn dash_config(config: &PublisherConfig, codec_string: &str) -> Result<DashConfig, PublishError> {
+/// The MPD's configuration: the video renditions (one AdaptationSet) and the audio ones,
+/// checked.
+fn dash_config<D>(
+    config: &PublisherConfig,
+    video: &[VideoOutput<D>],
+) -> Result<DashConfig, PublishError> {
     let mut dash = DashConfig::cmaf(
         config.grid,
         config.utc_timing.clone(),
-        vec![VideoRepresentation {
-            id: VIDEO_REPRESENTATION.to_owned(),
-            codecs: codec_string.to_owned(),
-            bandwidth: config.bandwidth,
-            width: u32::from(config.track.width),
-            height: u32::from(config.track.height),
-        }],
+        video
+            .iter()
+            .map(|v| VideoRepresentation {
+                id: v.input.id.clone(),
+                codecs: v.codec_string.clone(),
+                bandwidth: v.input.bandwidth,
+                width: u32::from(v.input.track.width),
+                height: u32::from(v.input.track.height),
+            })
+            .collect(),
     )?;
     dash.window = match config.playlist_type {
         PlaylistType::Live { window } => window,

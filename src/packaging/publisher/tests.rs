@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::packaging::dash::UtcTiming;
-use crate::packaging::fmp4::{AudioTrack, VideoTrack};
+use crate::packaging::fmp4::{self, AudioTrack, VideoTrack};
 use crate::packaging::grid::Grid;
 use crate::timecode::FrameRate;
 use std::collections::BTreeMap;
@@ -41,6 +41,8 @@ fn config(dir: &Path, playlist_type: PlaylistType) -> PublisherConfig {
         utc_timing: UtcTiming::http_iso("https://time.example/iso"),
         segment_timeline: true,
         bandwidth: 1_000_000,
+        average_bandwidth: None,
+        renditions: Vec::new(),
         format: SegmentFormat::Cmaf,
         audio: Vec::new(),
         name_by_time: false,
@@ -74,7 +76,14 @@ fn cuts_on_the_grid_and_publishes_on_the_last_frame() {
     let mut publisher = Publisher::new(config(&dir, PlaylistType::Live { window: 3 })).unwrap();
     // Joins 10 frames before segment K0: skips them, asks for a keyframe at K0.
     let events = publisher.push(frame(-10, true)).unwrap();
-    assert_eq!(events, vec![Event::KeyframeWanted { utc_ns: T0, k: K0 }]);
+    assert_eq!(
+        events,
+        vec![Event::KeyframeWanted {
+            rendition: 0,
+            utc_ns: T0,
+            k: K0
+        }]
+    );
     for i in -9..24 {
         let events = publisher.push(frame(i, i % 25 == 0)).unwrap();
         assert!(published(&events).is_empty(), "frame {i}");
@@ -109,6 +118,7 @@ fn missing_keyframe_and_backward_jump() {
     // Segment K0+1 does not start on a keyframe: reported, not written.
     let events = publisher.push(frame(25, false)).unwrap();
     assert!(events.contains(&Event::NotKeyframe {
+        rendition: 0,
         k: K0 + 1,
         utc_ns: T0 + 25 * FRAME
     }));
@@ -263,6 +273,7 @@ fn forward_jump_is_a_discontinuity_when_asked() {
         vec![K0, K0 + 1, K0 + 4, K0 + 5, K0 + 6, K0 + 7, K0 + 8, K0 + 9]
     );
     assert!(events.contains(&Event::CutShort {
+        rendition: 0,
         k: K0 + 1,
         frames: 5,
         next_utc_ns: T0 + 80 * FRAME,
